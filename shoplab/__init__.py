@@ -1,0 +1,62 @@
+"""shoplab: feature store and A/B experimentation for e-commerce ranking.
+
+The SDK that model code and notebooks import::
+
+    import shoplab
+
+    shoplab.simulate(users=10_000, items=2_000, days=7, seed=1)   # write an event log
+    labels = shoplab.training_labels("2026-01-06", "2026-01-07")  # one row per impression
+    train = shoplab.training_set(labels, service="ranker_v1")     # point-in-time features
+    feats = shoplab.ranking_features(42, [1, 2, 3])               # online, one user x N items
+    shoplab.assign(42, {"country": "ID"})                         # every layer's variant
+    card = shoplab.analyze("rank_ranker_v2")                       # a Scorecard
+
+Names are resolved lazily (PEP 562) so that ``import shoplab`` does not pay for Feast, DuckDB or
+Streamlit until a function that needs them is called: the CLI and per-request assignment stay fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    "data_root": "shoplab.paths",
+    "simulate": "shoplab.simulator",
+    "load_events": "shoplab.events",
+    "training_labels": "shoplab.features",
+    "training_set": "shoplab.features",
+    "ranking_features": "shoplab.features",
+    "assign": "experiments",
+    "assign_frame": "experiments",
+    "load_experiments": "experiments",
+    "analyze": "analysis",
+    "power": "analysis",
+    "Scorecard": "analysis",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+if TYPE_CHECKING:  # pragma: no cover
+    from analysis import Scorecard, analyze, power
+    from experiments import assign, assign_frame, load_experiments
+    from shoplab.events import load_events
+    from shoplab.features import ranking_features, training_labels, training_set
+    from shoplab.paths import data_root
+    from shoplab.simulator import simulate
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'shoplab' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,69 @@
+"""The contract between the simulator and whatever decides how each user is served.
+
+The simulator generates one day at a time. After it has drawn that day's requests it calls the
+policy once with every user active that day (vectorized: one call per day, never per request), and
+the policy answers with per-user stage parameters and the exposures to log. The experiment layer
+implements a policy on top of ``assign_frame``; without one every user gets the baseline.
+
+Parameters a policy may set (any column it omits keeps the baseline value in ``BASELINE``):
+
+- recall: ``recall_size`` (candidates per request), ``recall_personal_share`` (share of candidates
+  drawn from the user's history and preferred categories rather than popularity)
+- rank: ``rank_w_affinity``, ``rank_w_quality``, ``rank_w_price`` (weights of the ranker's score)
+- mix: ``mix_video_share``, ``mix_live_share`` (target shares of videos and live streams in the
+  final list)
+- injected effects, for calibration: ``click_mult``, ``order_mult`` (multiply the click and order
+  probabilities of every impression the user sees)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Final, Protocol
+
+import polars as pl
+
+__all__ = ["BASELINE", "Policy", "PolicyDecision"]
+
+BASELINE: Final[dict[str, float]] = {
+    "recall_size": 200.0,
+    "recall_personal_share": 0.3,
+    "rank_w_affinity": 1.0,
+    "rank_w_quality": 1.0,
+    "rank_w_price": 0.5,
+    "mix_video_share": 0.2,
+    "mix_live_share": 0.1,
+    "click_mult": 1.0,
+    "order_mult": 1.0,
+}
+
+
+@dataclass(frozen=True)
+class PolicyDecision:
+    """What a policy answers for one day.
+
+    Attributes:
+        params: one row per user it wants to change: ``user_id`` plus any columns of ``BASELINE``
+            (Float64; nulls mean baseline). Users absent from the frame get the baseline.
+        exposures: rows of the ``exposures`` event table (experiment, variant, unit_id, ts) to log
+            for that day; the simulator writes them next to its other tables.
+    """
+
+    params: pl.DataFrame
+    exposures: pl.DataFrame
+
+
+class Policy(Protocol):
+    """Decides per user, per simulated day, how the ranking stages serve them."""
+
+    def __call__(self, day: date, active: pl.DataFrame) -> PolicyDecision:
+        """Return the decision for ``day``.
+
+        Args:
+            day: the simulated calendar day (UTC).
+            active: one row per user with at least one request that day: ``user_id``,
+                ``first_ts`` (their first request's ts that day), ``country``, ``platform``,
+                ``signup_ts``, ``is_new_user`` (signed up less than 7 days before ``day``).
+        """
+        ...
