@@ -69,6 +69,18 @@ def run_in_subprocess(target: str, *args: str, timeout: float = 3600) -> dict[st
 
 
 def child_report(**fields: Any) -> None:
-    """Print the last-line JSON a benchmark child returns, with its own peak RSS in MiB."""
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    print(json.dumps({**fields, "peak_mib": peak_kib / 1024}))
+    """Print the last-line JSON a benchmark child returns, with its own peak RSS in MiB.
+
+    ``ru_maxrss`` survives fork+exec on Linux (a child of a 230 MiB parent reports >= 230 MiB), so
+    the peak is read from ``VmHWM`` in /proc/self/status: it belongs to the process's memory map,
+    which exec replaces, so it counts only what this child touched.
+    """
+    peak_kib: float | None = None
+    try:
+        for line in open("/proc/self/status", encoding="ascii"):
+            if line.startswith("VmHWM:"):
+                peak_kib = float(line.split()[1])
+                break
+    except OSError:  # not Linux: fall back to ru_maxrss (KiB on Linux, bytes on macOS)
+        peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({**fields, "peak_mib": None if peak_kib is None else peak_kib / 1024}))

@@ -1,0 +1,46 @@
+"""Scorecard: the metric table, a forest plot of relative effects, SRM and sequential status."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboards import charts, data, tables, views
+
+st.title("Scorecard")
+key = data.select_experiment()
+card = data.or_stop("The scorecard", data.scorecard, key)
+
+st.markdown(
+    f"**{card.experiment}** · layer `{card.layer}` · control `{card.control}` · "
+    f"window {card.start:%Y-%m-%d} → {card.window_end:%Y-%m-%d %H:%M} UTC · "
+    f"as of {card.as_of:%Y-%m-%d %H:%M} UTC · primary metric `{card.primary_metric}`"
+)
+tables.srm_banner(card)
+for warning in card.warnings:
+    st.warning(warning)
+
+directions = {r.metric: data.higher_is_better(r.metric) for r in card.rows}
+table = views.metric_table(card, directions)
+st.subheader("Metrics")
+st.caption(
+    f"α = {card.alpha}; adjusted p-values are Holm across the primary and secondary metrics. "
+    f"CUPED {'on' if card.cuped else 'off'} (pre-period covariate from "
+    f"{card.pre_period_start:%Y-%m-%d}). Green: significant improvement; red: significant harm."
+)
+tables.metric_dataframe(table)
+
+st.subheader("Relative effects")
+forest = views.forest_rows(table)
+if forest.empty:
+    st.info("No metric has a relative effect with an interval yet.")
+else:
+    st.altair_chart(charts.forest_plot(forest), width="stretch")
+
+st.subheader("Sequential status")
+seq = card.sequential
+st.caption(
+    f"{seq.method}; α = {seq.alpha}, tuned for N* = {seq.tuning_n:,} units. The always-valid "
+    "interval can be checked every day without inflating false positives: an effect is "
+    "conclusive once it excludes zero."
+)
+tables.sequential_dataframe(views.sequential_rows(card))
