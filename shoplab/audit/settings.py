@@ -1,0 +1,49 @@
+"""What the calibration audit simulates and how hard it checks: one pydantic model of defaults."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["AuditSettings"]
+
+
+class AuditSettings(BaseModel):
+    """Sizes, seeds and bands of the calibration audit.
+
+    The defaults give ≈ 75k exposed units from 200k simulated users over 7 pre-period days and
+    14 experiment days (≈ 25 s of simulation on 2 cores), and 1,000 replications: the binomial
+    standard error of a 5 % rate is then 0.69 pp and of a 95 % coverage 0.69 pp, so the bands
+    [3.5 %, 6.5 %] and [93.5 %, 96.5 %] are ±2.2 standard errors.
+
+    Attributes:
+        users: simulated users (≈ 37 % are active, hence exposed, in a 14-day window).
+        items: catalog size at the start.
+        pre_days: days before the experiment starts (CUPED covariates, winsorization caps).
+        experiment_days: experiment window; the sequential check looks once per day.
+        seed: simulation and re-hash seed: the same settings give the same report.
+        replications: A/A re-hashes (fresh salts) for false-positive rates, coverage, peeking.
+        alpha: test level.
+        lift: known relative effect injected on re-hashed treatment units (numerator × (1 + lift)).
+        click_mult: known click-probability multiplier of the simulated treatment arm (the
+            simulator-based effect check: the whole chain simulator → exposures → analysis).
+        srm_units: active units in the SRM check's exposure log (χ² of a 2 % drop grows as
+            ≈ 1e-4 · N: 500k units give an expected χ² ≈ 51, p ≈ 1e-12).
+        srm_drop: share of treatment exposures the broken logger drops.
+        fpr_band, coverage_band: pass bands of the A/A rate and of the interval coverage.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    users: int = Field(default=200_000, ge=1_000)
+    items: int = Field(default=20_000, ge=100)
+    pre_days: int = Field(default=7, ge=1, le=30)
+    experiment_days: int = Field(default=14, ge=2, le=60)
+    seed: int = Field(default=2026, ge=0)
+    replications: int = Field(default=1_000, ge=10)
+    alpha: float = Field(default=0.05, gt=0.0, lt=0.5)
+    lift: float = Field(default=0.05, gt=-0.5, lt=1.0)
+    click_mult: float = Field(default=1.10, gt=0.0, le=3.0)
+    srm_units: int = Field(default=500_000, ge=1_000)
+    srm_drop: float = Field(default=0.02, gt=0.0, lt=1.0)
+    fpr_band: tuple[float, float] = (0.035, 0.065)
+    coverage_band: tuple[float, float] = (0.935, 0.965)

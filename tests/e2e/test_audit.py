@@ -1,0 +1,292 @@
+"""The calibration audit end to end: simulator → policy → exposures → unit SQL → re-hashed tests.
+
+The slow module fixture runs ``run_audit`` once with its default sizes (200k simulated users,
+≈ 75k exposed units, 1,000 replications; ≈ 70 s on 2 cores) and each slow test checks one claim
+of the report. Monte Carlo bands: with R = 1,000 a true 5 % rate has sd 0.69 pp, so
+[3.5 %, 6.5 %] is ±2.2 sd; a true 95 % coverage has sd 0.69 pp. The fast tests check the audit's
+own machinery against independent oracles (the scalar GrowthBook hash, ``analyze_assignments``,
+scipy's Welch test, statsmodels' Clopper–Pearson interval) on a small simulated log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from pydantic import ValidationError
+from scipy import stats as sps
+from statsmodels.stats.proportion import proportion_confint
+from typer.testing import CliRunner
+
+from analysis import analyze_assignments, unit_aggregates
+from experiments import bucket_v2
+from shoplab.audit import (
+    AUDITED_METRICS,
+    AuditReport,
+    AuditSettings,
+    audit_experiments,
+    binomial_ci,
+    rehash_assignments,
+    render_json,
+    render_markdown,
+    run_audit,
+    save_report,
+)
+from shoplab.audit.checks import drop_treatment_units
+from shoplab.audit.replicate import replicate_effects
+from shoplab.audit.world import AA_KEY, data_root_at, simulate_world
+
+SMALL = AuditSettings(users=6_000, items=1_000, replications=40, srm_units=20_000)
+
+
+# --- fast: the machinery against independent oracles ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A small audit world (6k users × 21 days, ≈ 1 s), simulated once for the fast tests."""
+    root = tmp_path_factory.mktemp("audit-small")
+    with data_root_at(root):
+        simulate_world(SMALL)
+    return root
+
+
+@pytest.fixture
+def small_units(small_world: Path) -> Iterator[object]:
+    with data_root_at(small_world):
+        yield unit_aggregates(audit_experiments(SMALL)[AA_KEY], metrics=list(AUDITED_METRICS))
+
+
+def test_rehash_matches_the_scalar_growthbook_hash() -> None:
+    ids = np.array([1, 7, 42, 999, 10_000, 123_456_789], dtype=np.int64)
+    a = rehash_assignments(ids, 3, "salt")
+    for r in range(3):
+        expected = [bucket_v2(f"salt:{r}", str(i)) >= 5_000 for i in ids]
+        assert a[r].tolist() == [int(x) for x in expected]
+
+
+def test_rehash_rows_are_fresh_independent_halves() -> None:
+    a = rehash_assignments(np.arange(1, 20_001, dtype=np.int64), 50, "fresh").astype(float)
+    shares = a.mean(axis=1)
+    assert np.all(np.abs(shares - 0.5) < 4 * np.sqrt(0.25 / 20_000))  # each row ≈ 50/50
+    corr = np.corrcoef(a)[np.triu_indices(50, 1)]
+    assert np.abs(corr).max() < 5 / np.sqrt(20_000)  # salts are independent: |ρ| ≲ 5 sd
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"replications": 0}, r"replications == 0, must be >= 1"),
+        ({"treatment_share": 1.0}, r"treatment_share == 1.0, must be in \(0, 1\)"),
+    ],
+)
+def test_rehash_rejects_bad_input(kwargs: dict[str, float], match: str) -> None:
+    args = {"unit_ids": np.arange(1, 10), "replications": 2, "prefix": "x"} | kwargs
+    with pytest.raises(ValueError, match=match):
+        rehash_assignments(**args)  # type: ignore[arg-type]
+
+
+def test_replicate_effects_equal_analyze_assignments(small_units: object) -> None:
+    units = small_units
+    ids = units.table.get_column("unit_id").to_numpy()  # type: ignore[attr-defined]
+    assign = rehash_assignments(ids, 25, "oracle")
+    for cuped, lift in ((False, 0.0), (True, 0.0), (True, 0.05)):
+        metrics = [m for m in AUDITED_METRICS if not (lift and m == "buyer_rate")]
+        fast = replicate_effects(units, assign, metrics, cuped=cuped, lift=lift)  # type: ignore[arg-type]
+        ref = analyze_assignments(units, assign, cuped=cuped, metrics=metrics, lift=lift)  # type: ignore[arg-type]
+        for m in metrics:
+            for field in ("abs_effect", "abs_se", "pvalue", "rel_ci_lower", "rel_ci_upper"):
+                np.testing.assert_allclose(
+                    getattr(fast[m], field),
+                    getattr(ref[m], field),
+                    rtol=1e-9,
+                    atol=1e-15,
+                    err_msg=f"{m} {field} cuped={cuped} lift={lift}",
+                )
+
+
+def test_one_replication_of_gmv_per_user_is_scipy_welch(small_units: object) -> None:
+    units = small_units
+    ids = units.table.get_column("unit_id").to_numpy()  # type: ignore[attr-defined]
+    assign = rehash_assignments(ids, 1, "welch")
+    e = replicate_effects(units, assign, ["gmv_per_user"], cuped=False)["gmv_per_user"]  # type: ignore[arg-type]
+    x = units.variables("gmv_per_user")[:, 0]  # type: ignore[attr-defined]
+    ref = sps.ttest_ind(x[assign[0] == 1], x[assign[0] == 0], equal_var=False)
+    assert float(e.pvalue[0]) == pytest.approx(ref.pvalue, rel=1e-9)
+    assert float(e.abs_effect[0]) == pytest.approx(
+        x[assign[0] == 1].mean() - x[assign[0] == 0].mean(), rel=1e-12
+    )
+
+
+@pytest.mark.parametrize(("k", "n"), [(0, 1000), (50, 1000), (951, 1000), (7, 40)])
+def test_binomial_ci_is_clopper_pearson(k: int, n: int) -> None:
+    lo, hi = binomial_ci(k, n)
+    ref_lo, ref_hi = proportion_confint(k, n, alpha=0.05, method="beta")
+    assert lo == pytest.approx(ref_lo, abs=1e-12)
+    assert hi == pytest.approx(ref_hi, abs=1e-12)
+
+
+def test_broken_log_drops_exactly_the_share_of_treatment_units() -> None:
+    first = pl.DataFrame(
+        {"unit_id": np.arange(1, 10_001), "variant": ["control", "treatment"] * 5_000}
+    )
+    broken = drop_treatment_units(first, "treatment", 0.02, seed=1)
+    counts = dict(broken.group_by("variant").len().iter_rows())
+    assert counts == {"control": 5_000, "treatment": 4_900}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "match"),
+    [("users", 10, "users"), ("alpha", 0.7, "alpha"), ("surprise", 1, "surprise")],
+)
+def test_settings_reject_bad_values(field: str, value: float, match: str) -> None:
+    with pytest.raises(ValidationError, match=match):
+        AuditSettings(**{field: value})
+
+
+def test_cli_rejects_bad_sizes_naming_the_option(data_root: Path) -> None:
+    from shoplab.cli import app
+
+    res = CliRunner().invoke(app, ["audit", "--users", "5"])
+    assert res.exit_code == 2
+    assert "--users == 5" in res.output
+
+
+# --- slow: the audit itself -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> AuditReport:
+    return run_audit(AuditSettings(), root=tmp_path_factory.mktemp("audit-world"))
+
+
+@pytest.mark.slow
+def test_aa_false_positive_rates_within_band(report: AuditReport) -> None:
+    seen = {(a.metric, a.cuped) for a in report.aa}
+    assert seen == {(m, c) for m in AUDITED_METRICS for c in (False, True)}
+    for a in report.aa:
+        assert a.replications >= 1_000
+        assert 0.035 <= a.rate <= 0.065, a
+        assert a.ci_lower <= a.rate <= a.ci_upper
+    assert report.dataset.exposed_units > 50_000
+
+
+@pytest.mark.slow
+def test_coverage_of_a_known_lift_and_power(report: AuditReport) -> None:
+    assert {c.metric for c in report.coverage} == {"ctr", "cvr", "gmv_per_user"}
+    for c in report.coverage:
+        assert 0.935 <= c.coverage <= 0.965, c
+        assert c.mean_rel_effect == pytest.approx(0.05, abs=0.01), c  # unbiased
+    power = {c.metric: c.power for c in report.coverage}
+    # a +5 % CTR lift on ≈ 75k users is many standard errors away; orders are rare, so CVR and
+    # GMV per user have far less power: the ordering is what the variances imply
+    assert power["ctr"] > 0.9
+    assert power["cvr"] < power["ctr"]
+    assert power["gmv_per_user"] < power["ctr"]
+
+
+@pytest.mark.slow
+def test_simulator_injected_click_effect_is_recovered(report: AuditReport) -> None:
+    by = {e.metric: e for e in report.simulated_effect}
+    ctr, cvr = by["ctr"], by["cvr"]
+    assert ctr.status == "ok", ctr
+    assert ctr.covered, ctr  # the CI holds click_mult − 1 = +10 %
+    assert ctr.rel_ci_lower is not None
+    assert ctr.rel_ci_lower > 0
+    assert cvr.covered, cvr  # clicks × 1.1 leave orders per click unchanged
+
+
+@pytest.mark.slow
+def test_daily_peeking_always_valid_vs_naive(report: AuditReport) -> None:
+    for q in report.sequential:
+        assert q.looks == 14
+        assert q.always_valid_rate <= 0.05, q
+        assert q.naive_rate >= 0.10, q  # 14 fixed-horizon looks: ≈ 20 %, visibly inflated
+        assert 0.03 <= q.final_look_rate <= 0.07, q  # one look is an ordinary 5 % test
+
+
+@pytest.mark.slow
+def test_cuped_reduction_is_real_and_matches_the_model(report: AuditReport) -> None:
+    by = {c.metric: c for c in report.cuped}
+    assert by["ctr"].empirical_variance_reduction > 0.05
+    for c in report.cuped:
+        assert c.empirical_variance_reduction > -0.02, c  # CUPED never costs variance
+        # the scorecard's reduction estimate agrees with the reduction achieved across re-hashes
+        assert c.model_variance_reduction == pytest.approx(
+            c.empirical_variance_reduction, abs=0.04
+        ), c
+
+
+@pytest.mark.slow
+def test_srm_flags_the_broken_log_only(report: AuditReport) -> None:
+    policy = [s for s in report.srm if s.source == "policy_log"]
+    intact = next(s for s in policy if not s.broken)
+    broken = next(s for s in policy if s.broken)
+    assert not intact.mismatch
+    assert intact.pvalue > 0.001
+    assert broken.mismatch
+    assert broken.pvalue < 0.001
+    assert intact.units - broken.units == round(0.02 * intact.observed["control_copy"])
+    assert report.passed
+
+
+@pytest.mark.slow
+def test_report_renders_and_saves(report: AuditReport, tmp_path: Path) -> None:
+    md = render_markdown(report)
+    assert (
+        md.count("\n| ")
+        == len(report.aa)
+        + len(report.coverage)
+        + len(report.simulated_effect)
+        + len(report.sequential)
+        + len(report.cuped)
+        + len(report.srm)
+        + 1
+    )  # + header
+    doc = json.loads(render_json(report))
+    assert doc["passed"] is True
+    assert doc["aa"][0]["rate"] == report.aa[0].rate
+    latest = save_report(report, tmp_path)
+    assert latest.read_text() == md
+    assert json.loads((tmp_path / "latest.json").read_text()) == doc
+
+
+@pytest.mark.slow
+def test_cli_audit_prints_saves_and_exits_by_verdict(data_root: Path) -> None:
+    shoplab = str(Path(sys.executable).with_name("shoplab"))
+    res = subprocess.run(
+        [shoplab, "audit", "--users", "30000", "--replications", "1000", "--format", "json"],
+        env={**os.environ, "SHOPLAB_DATA": str(data_root)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert res.returncode in (0, 1), res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["passed"] is (res.returncode == 0)  # exit code = verdict (CI can gate on it)
+    assert doc["settings"]["users"] == 30_000
+    assert len(doc["aa"]) == 8
+    assert doc["aa"][0]["replications"] == 1_000
+    saved = data_root / "audit"
+    assert json.loads((saved / "latest.json").read_text()) == doc
+    assert "| check | metric | measured | expected | result |" in (saved / "latest.md").read_text()
+    assert (saved / "world" / "events" / "impressions").is_dir()
+    assert not (data_root / "events").exists()  # the demo's event log is never touched
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+
+    import shoplab.audit.rehash
+
+    result = doctest.testmod(shoplab.audit.rehash, raise_on_error=False)
+    assert result.attempted >= 1
+    assert result.failed == 0
