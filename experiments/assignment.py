@@ -1,0 +1,469 @@
+"""Assignment: which experiment and variant a unit gets in every layer.
+
+Order of decisions for one unit at time ``at``:
+
+1. Global holdout: ``bucket_v2(holdout.salt, unit) < share * 10000`` → no experiment anywhere.
+2. Per layer, allowlist: a unit listed in a running experiment's ``allowlist`` gets that variant
+   (``forced=True``; forced units are QA traffic and are never logged as exposures, like
+   GrowthBook's forced variations, so they cannot bias an analysis). It applies in the holdout too.
+3. Per layer, bucket: ``bucket_v2(layer.salt, unit)``; the running experiment whose range holds the
+   bucket and whose [start, end) holds ``at`` owns the unit if targeting passes.
+4. Variant: GrowthBook ``hash(experiment.salt, unit, hash_version)`` over the weight ranges
+   (coverage 1). Independent of the range, so widening a range never moves a unit.
+
+Every step is the same as a GrowthBook experiment with ``filters`` (layer range and holdout as
+hash-range filters, v2) and ``seed`` = salt; ``benchmarks/experiments.py`` checks it unit by unit
+against the installed GrowthBook SDK before timing either.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from experiments.errors import UnitIdError
+from experiments.hashing import (
+    FNV_OFFSET,
+    FNV_PRIME,
+    IdDigits,
+    _code_units,
+    _fnv_ids,
+    _fnv_of_decimal,
+    choose_variation_array,
+    decimal_heads,
+)
+from experiments.layout import CompiledExperiment, Layout
+from experiments.loader import current_layout
+from experiments.models import Experiment, ParamValue
+
+__all__ = ["Assignment", "LayerAssignment", "assign", "assign_frame", "resolve_layout"]
+
+_M = 0xFFFFFFFF
+_P = FNV_PRIME
+_CHUNK = 1 << 16  # ids per chunk: keeps the hash's uint32 arrays in L2 cache
+
+
+class LayerAssignment(NamedTuple):
+    """One layer's answer: experiment and variant (None when the unit is in none)."""
+
+    layer: str
+    experiment: str | None = None
+    variant: str | None = None
+    params: Mapping[str, ParamValue] | None = None
+    forced: bool = False  # allowlisted: served, never logged
+
+
+class Assignment(NamedTuple):
+    """Every layer's answer for one unit, plus whether it is in the global holdout."""
+
+    unit_id: int | str
+    holdout: bool
+    layers: tuple[LayerAssignment, ...]
+
+    def __getitem__(self, layer: str | int) -> Any:  # type: ignore[override]
+        """``a["rank"]`` is the rank layer's :class:`LayerAssignment`; ints and slices index the
+        tuple as usual."""
+        if not isinstance(layer, str):
+            return tuple.__getitem__(self, layer)
+        for la in self.layers:
+            if la.layer == layer:
+                return la
+        raise KeyError(f"layer == {layer!r}, must be one of {[la.layer for la in self.layers]}.")
+
+    @property
+    def params(self) -> dict[str, ParamValue]:
+        """All layers' params merged (each layer owns different params)."""
+        out: dict[str, ParamValue] = {}
+        for la in self.layers:
+            if la.params:
+                out.update(la.params)
+        return out
+
+
+_layout_cache: dict[int, tuple[Mapping[str, Experiment], Layout]] = {}
+
+
+def resolve_layout(
+    experiments: Layout | Mapping[str, Experiment] | str | os.PathLike[str] | None,
+) -> Layout:
+    """A :class:`Layout` from what the caller passed: a layout, a mapping of experiments (placed
+    on the default ``layers.yaml``), a config directory, or None (the cached default set)."""
+    if experiments is None:
+        return current_layout()
+    if isinstance(experiments, Layout):
+        return experiments
+    if isinstance(experiments, str | os.PathLike):
+        return current_layout(experiments)
+    hit = _layout_cache.get(id(experiments))
+    if hit is not None and hit[0] is experiments:
+        return hit[1]
+    layout = Layout.build(current_layout().layer_set, experiments)
+    if len(_layout_cache) > 64:
+        _layout_cache.clear()
+    _layout_cache[id(experiments)] = (experiments, layout)  # holding the mapping pins its id
+    return layout
+
+
+# The second v2 pass, FNV of str(h): the state after its first digits is a table lookup
+# (decimal_heads) and the 5 zero-padded last digits come from a table too, so a hash costs a
+# lookup plus 5 steps instead of 10 (0.86 µs instead of 1.47 µs here; a request makes up to 9).
+_HEADS: list[int] = decimal_heads().tolist()
+_TAILS: list[bytes] = [b"%05d" % lo for lo in range(100_000)]
+
+
+def _outer(h: int) -> int:
+    # v2's second pass: FNV-1a of the decimal string of the first pass
+    hi, lo = divmod(h, 100_000)
+    if hi:
+        s = _HEADS[hi]
+        for c in _TAILS[lo]:
+            s = ((s ^ c) * _P) & _M
+        return s
+    s = FNV_OFFSET
+    for c in str(lo).encode():
+        s = ((s ^ c) * _P) & _M
+    return s
+
+
+def assign(
+    unit_id: int | str,
+    attributes: Mapping[str, Any] | None = None,
+    *,
+    experiments: Layout | Mapping[str, Experiment] | str | os.PathLike[str] | None = None,
+    at: datetime | None = None,
+) -> Assignment:
+    """Assign one unit in every layer.
+
+    Args:
+        unit_id: the unit (a user id; hashed as its decimal string).
+        attributes: targeting attributes: ``country``, ``platform``, ``is_new_user`` (bool) and
+            any custom ones the experiments target.
+        experiments: what to assign from (default: the cached config directory).
+        at: the time asked (tz-aware); only experiments running with ``at`` in [start, end) count.
+            Default: now.
+
+    Example:
+        >>> from datetime import datetime, timezone
+        >>> a = assign(42, {"country": "ID", "platform": "android", "is_new_user": False},
+        ...            at=datetime(2026, 1, 10, tzinfo=timezone.utc))
+        >>> [la.layer for la in a.layers]
+        ['recall', 'prerank', 'rank', 'mix']
+    """
+    layout = resolve_layout(experiments)
+    t = time.time() if at is None else at.timestamp()
+    s = str(unit_id)
+    hv = layout.hash_cache.get(s)
+    if hv is None:
+        hv = _hash_vector(layout, s)
+    holdout = hv.holdout
+    out = []
+    allow_key = unit_id if isinstance(unit_id, int) else None
+    for li, cl in enumerate(layout.layers):
+        name = cl.layer.name
+        if allow_key is not None and allow_key in cl.allowlist:
+            forced = next(
+                ((ce, i) for ce, i in cl.allowlist[allow_key] if ce.t0 <= t < ce.t1), None
+            )
+            if forced is not None:
+                ce, i = forced
+                out.append(LayerAssignment(name, ce.key, ce.variant_keys[i], ce.params[i], True))
+                continue
+        if holdout or not cl.experiments:
+            out.append(LayerAssignment(name))
+            continue
+        bucket = hv.buckets[li]
+        owner: CompiledExperiment | None = None
+        for ce in cl.experiments:
+            p = ce.placement
+            if p.start <= bucket < p.end and ce.t0 <= t < ce.t1:
+                owner = ce
+                break
+        if owner is None or not owner.eligible(attributes):
+            out.append(LayerAssignment(name))
+            continue
+        n = hv.variant_n.get(owner.key)
+        if n is None:
+            n = hv.variant_n[owner.key] = _variant_hash(owner, hv.codes)
+        for i, (lo, hi) in enumerate(owner.ranges):
+            if lo <= n < hi:
+                out.append(
+                    LayerAssignment(name, owner.key, owner.variant_keys[i], owner.params[i])
+                )
+                break
+        else:
+            out.append(LayerAssignment(name))
+    return Assignment(unit_id, holdout, tuple(out))
+
+
+class _HashVector(NamedTuple):
+    codes: Sequence[int]
+    holdout: bool
+    buckets: tuple[int, ...]
+    variant_n: dict[str, float]
+
+
+_HASH_CACHE_SIZE = 1 << 16
+"""Units whose hashes are kept per layout. A user sends many requests a session and every hash is
+a pure function of (salt, unit), so repeated requests skip the ~8 FNV passes (~1.3 µs each in
+CPython here). 65,536 units x ~0.5 KiB ≈ 32 MiB at most; cleared when full."""
+
+
+def _hash_vector(layout: Layout, s: str) -> _HashVector:
+    codes: Sequence[int] = s.encode() if s.isascii() else _code_units(s)
+    # digit ids: the first 3 characters' FNV steps come from the seed's prefix table
+    head: bytes | None = codes[:3] if isinstance(codes, bytes) and s.isdigit() else None
+    tail = codes[3:] if head is not None else codes
+    holdout = False
+    if layout.holdout_state is not None and layout.holdout is not None:
+        h = layout.holdout_prefix[head] if head is not None else layout.holdout_state
+        for c in tail:
+            h = ((h ^ c) * _P) & _M
+        holdout = _outer(h) % 10_000 < layout.holdout.buckets
+    buckets = []
+    for cl in layout.layers:
+        if holdout or not cl.experiments:
+            buckets.append(-1)
+            continue
+        h = cl.prefix[head] if head is not None else cl.seed_state
+        for c in tail:
+            h = ((h ^ c) * _P) & _M
+        buckets.append(_outer(h) % 10_000)
+    hv = _HashVector(codes, holdout, tuple(buckets), {})
+    cache = layout.hash_cache
+    if len(cache) >= _HASH_CACHE_SIZE:
+        cache.clear()
+    cache[s] = hv
+    return hv
+
+
+def _variant_hash(ce: CompiledExperiment, codes: Sequence[int]) -> float:
+    if ce.experiment.hash_version == 2:
+        if isinstance(codes, bytes) and codes.isdigit():
+            h = ce.prefix[codes[:3]]
+            for c in codes[3:]:
+                h = ((h ^ c) * _P) & _M
+        else:
+            h = ce.seed_state
+            for c in codes:
+                h = ((h ^ c) * _P) & _M
+        return (_outer(h) % 10_000) / 10_000
+    h = FNV_OFFSET
+    for c in codes:
+        h = ((h ^ c) * _P) & _M
+    for c in ce.seed_units:
+        h = ((h ^ c) * _P) & _M
+    return (h % 1_000) / 1_000
+
+
+# ---------------------------------------------------------------------------------------------
+# vectorized
+
+
+def _eligible_mask(ce: CompiledExperiment, df: pl.DataFrame) -> npt.NDArray[np.bool_] | None:
+    """Targeting over the frame's attribute columns; None = everyone. Missing column: nobody."""
+    conds: list[pl.Expr] = []
+    if ce.countries is not None:
+        conds.append(pl.col("country").is_in(sorted(ce.countries)) if "country" in df.columns
+                     else pl.lit(False))
+    if ce.platforms is not None:
+        conds.append(pl.col("platform").is_in(sorted(ce.platforms)) if "platform" in df.columns
+                     else pl.lit(False))
+    if ce.user_type != "all":
+        if "is_new_user" in df.columns:
+            conds.append(pl.col("is_new_user") == (ce.user_type == "new"))
+        else:
+            conds.append(pl.lit(False))
+    for name, allowed in ce.attributes:
+        conds.append(pl.col(name).is_in(list(allowed)) if name in df.columns else pl.lit(False))
+    if not conds:
+        return None
+    # with_columns broadcasts a literal-only condition (a missing column) to every row
+    mask = df.with_columns(pl.all_horizontal(conds).fill_null(False).alias("__eligible"))
+    return mask.get_column("__eligible").to_numpy().astype(bool, copy=False)
+
+
+def _bucket_v2(state: int, d: IdDigits) -> npt.NDArray[np.uint32]:
+    inner = _fnv_ids(np.full(d.length.shape[0], state, dtype=np.uint32), d)
+    return _fnv_of_decimal(inner) % np.uint32(10_000)
+
+
+def _variant_n(
+    ce: CompiledExperiment, d: IdDigits, sel: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.float64]:
+    # the first pass over the whole chunk is cheap (unmasked digit steps); the costly second pass
+    # runs only on the selected rows, with no copy of the digit matrix
+    if ce.experiment.hash_version == 2:
+        inner = _fnv_ids(np.full(d.length.shape[0], ce.seed_state, dtype=np.uint32), d)[sel]
+        return (_fnv_of_decimal(inner) % np.uint32(10_000)).astype(np.float64) / 10_000
+    state = _fnv_ids(np.full(d.length.shape[0], FNV_OFFSET, dtype=np.uint32), d)[sel]
+    prime = np.uint32(_P)
+    for c in ce.seed_units:
+        state ^= np.uint32(c)
+        state *= prime
+    return (state % np.uint32(1_000)).astype(np.float64) / 1_000
+
+
+def _unit_ids(df: pl.DataFrame, unit_col: str) -> npt.NDArray[np.int64]:
+    if unit_col not in df.columns:
+        raise UnitIdError(f"unit_col == {unit_col!r}, must be a column of the frame {df.columns}.")
+    col = df.get_column(unit_col)
+    if not col.dtype.is_integer():
+        raise UnitIdError(f"{unit_col} dtype == {col.dtype}, must be an integer type (Int64 ids).")
+    nulls = col.null_count()
+    if nulls:
+        raise UnitIdError(f"{unit_col} null count == {nulls}, must be 0 (every unit needs an id).")
+    return col.cast(pl.Int64).to_numpy()
+
+
+def assign_frame(
+    df: pl.DataFrame,
+    unit_col: str = "user_id",
+    *,
+    experiments: Layout | Mapping[str, Experiment] | str | os.PathLike[str] | None = None,
+    at: datetime | None = None,
+    threads: int | None = None,
+) -> pl.DataFrame:
+    """Assign every row's unit in every layer, vectorized (same answers as :func:`assign`).
+
+    Targeting reads the columns ``country``, ``platform``, ``is_new_user`` and custom attribute
+    columns when present; an experiment that targets an attribute the frame lacks assigns nobody
+    (fail closed, as :func:`assign` does for a missing attribute). ``threads`` (default: CPU
+    count) hashes chunks of 65,536 units in parallel; the answer does not depend on it.
+
+    Returns:
+        ``df`` with ``holdout`` (bool) and, per layer ``L``: ``L_experiment``, ``L_variant``
+        (Enum; null when the unit is in no experiment of that layer) and ``L_forced`` (bool,
+        allowlisted). Row order is kept.
+
+    Example:
+        >>> from datetime import datetime, timezone
+        >>> out = assign_frame(pl.DataFrame({"user_id": [1, 2, 3]}),
+        ...                    at=datetime(2026, 1, 10, tzinfo=timezone.utc))
+        >>> out.columns[:4]
+        ['user_id', 'holdout', 'recall_experiment', 'recall_variant']
+    """
+    layout = resolve_layout(experiments)
+    t = time.time() if at is None else at.timestamp()
+    ids = _unit_ids(df, unit_col)
+    n = ids.shape[0]
+    holdout = np.zeros(n, dtype=bool)
+    active = [
+        tuple(ce for ce in cl.experiments if ce.t0 <= t < ce.t1) for cl in layout.layers
+    ]
+    # per layer: bucket -> index of the owning experiment (-1: free)
+    owner_tables = []
+    for members in active:
+        table = np.full(10_000, -1, dtype=np.int16)
+        for i, ce in enumerate(members):
+            table[ce.placement.start : ce.placement.end] = i
+        owner_tables.append(table)
+    eligible = [[_eligible_mask(ce, df) for ce in members] for members in active]
+    exp_idx = [np.full(n, -1, dtype=np.int32) for _ in active]
+    # variant codes index the layer's sorted variant names (the Enum's categories), written
+    # directly by the chunks: no second pass over n rows per experiment
+    var_names = [sorted({k for ce in members for k in ce.variant_keys}) for members in active]
+    var_luts = [
+        [np.array([names.index(k) for k in ce.variant_keys], dtype=np.int32) for ce in members]
+        for names, members in zip(var_names, active, strict=True)
+    ]
+    var_code = [np.full(n, -1, dtype=np.int32) for _ in active]
+    # indexed by owner (-1 = free wraps to the last slot: a dummy state, never selected)
+    v2_states = [
+        np.array([ce.seed_state for ce in members] + [FNV_OFFSET], dtype=np.uint32)
+        for members in active
+    ]
+    v2_mask = [
+        np.array([ce.experiment.hash_version == 2 for ce in members] + [False])
+        for members in active
+    ]
+    hb = layout.holdout.buckets if layout.holdout is not None else 0
+
+    def chunk(lo: int) -> None:
+        # chunks write disjoint slices of the output arrays, so threads need no lock
+        hi = min(lo + _CHUNK, n)
+        d = IdDigits.from_ids(ids[lo:hi])
+        if layout.holdout_state is not None and hb > 0:
+            holdout[lo:hi] = _bucket_v2(layout.holdout_state, d) < hb
+        in_play = ~holdout[lo:hi]
+        for li, (cl, members) in enumerate(zip(layout.layers, active, strict=True)):
+            if not members:
+                continue
+            owner = owner_tables[li][_bucket_v2(cl.seed_state, d)]
+            live = (owner >= 0) & in_play
+            for ei, mask in enumerate(eligible[li]):
+                if mask is not None:
+                    live &= (owner != ei) | mask[lo:hi]
+            # v2 experiments: every row starts from its owner's seed state, so one first pass
+            # and one second pass serve all of the layer's experiments (not one pass each)
+            v2_rows = np.flatnonzero(live & v2_mask[li][owner])
+            if v2_rows.size:
+                states = v2_states[li][owner]
+                inner = _fnv_ids(states, d)[v2_rows]
+                n_v2 = (_fnv_of_decimal(inner) % np.uint32(10_000)).astype(np.float64) / 10_000
+                owner_v2 = owner[v2_rows]
+                for ei, ce in enumerate(members):
+                    if ce.experiment.hash_version != 2:
+                        continue
+                    pick = owner_v2 == ei
+                    _write(li, ei, ce, v2_rows[pick] + lo, n_v2[pick])
+            for ei, ce in enumerate(members):
+                if ce.experiment.hash_version == 2:
+                    continue
+                sel = live & (owner == ei)
+                if sel.any():
+                    _write(li, ei, ce, np.flatnonzero(sel) + lo, _variant_n(ce, d, sel))
+
+    def _write(
+        li: int, ei: int, ce: CompiledExperiment, rows: npt.NDArray[np.intp],
+        n_hash: npt.NDArray[np.float64],
+    ) -> None:
+        v = choose_variation_array(n_hash, ce.ranges)
+        ok = v >= 0
+        exp_idx[li][rows[ok]] = ei
+        var_code[li][rows[ok]] = var_luts[li][ei][v[ok]]
+
+    starts = range(0, n, _CHUNK)
+    workers = min(threads if threads is not None else (os.cpu_count() or 1), len(starts))
+    if workers > 1:
+        # NumPy ufuncs release the GIL: 10M units took 2.7 s with 2 threads vs 5.5 s with 1 in a
+        # quiet moment of this 2-core machine
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(chunk, starts))
+    else:
+        for lo in starts:
+            chunk(lo)
+    columns: list[pl.Series] = [pl.Series("holdout", holdout)]
+    for li, (cl, members) in enumerate(zip(layout.layers, active, strict=True)):
+        name = cl.layer.name
+        forced = np.zeros(n, dtype=bool)
+        for ei, ce in enumerate(members):
+            if not ce.experiment.allowlist:
+                continue
+            units = np.fromiter(ce.experiment.allowlist, dtype=np.int64)
+            rows = np.flatnonzero(np.isin(ids, units))
+            exp_idx[li][rows] = ei
+            by_unit = {u: var_names[li].index(v) for u, v in ce.experiment.allowlist.items()}
+            var_code[li][rows] = [by_unit[int(u)] for u in ids[rows]]
+            forced[rows] = True
+        exp_names = [ce.key for ce in members]
+        columns.append(_enum(f"{name}_experiment", exp_names, exp_idx[li]))
+        columns.append(_enum(f"{name}_variant", var_names[li], var_code[li]))
+        columns.append(pl.Series(f"{name}_forced", forced))
+    return df.with_columns(columns)
+
+
+def _enum(name: str, categories: list[str], codes: npt.NDArray[np.int32]) -> pl.Series:
+    """An Enum column from category codes (-1 → null): a gather, ~10x faster than strings."""
+    dtype = pl.Enum(categories)
+    if not categories:
+        return pl.Series(name, [None] * codes.shape[0], dtype=dtype)
+    idx = pl.Series(codes).set(pl.Series(codes < 0), None)
+    return pl.Series(name, categories, dtype=dtype).gather(idx).alias(name)

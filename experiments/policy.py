@@ -1,0 +1,135 @@
+"""The simulator's policy on top of :func:`assign_frame` (``shoplab.simulator.policy.Policy``).
+
+Per simulated day: assign every active user at the day's midnight (UTC), turn each assigned
+variant's params that the simulator knows (``BASELINE``) into per-user columns, and log one
+exposure per (experiment, variant, unit) assigned that day, at the user's first request of the day,
+plus the holdout's exposures (``holdout`` / ``in_experiments``) on days inside the holdout's window
+(its ``start`` / ``end``, or the span of the running experiments), so its pre-period stays clean.
+Layers own different params
+(recall: ``recall_personal_share``; prerank: ``recall_size``; rank: ``rank_w_*``; mix:
+``mix_*_share``), so combining layers is a column union; ``click_mult`` / ``order_mult`` are
+multiplicative effects and multiply across layers. If two layers did set the same other param, the
+later layer in serving order wins. Allowlisted (forced) units get their params but no exposure.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, time
+
+import numpy as np
+import polars as pl
+
+from experiments.assignment import assign_frame, resolve_layout
+from experiments.layout import Layout
+from experiments.models import HOLDOUT_IN_EXPERIMENTS, HOLDOUT_VARIANT, Experiment
+from shoplab.schema import polars_schema
+from shoplab.simulator.policy import BASELINE, PolicyDecision
+
+__all__ = ["ExperimentPolicy"]
+
+_MULTIPLICATIVE = frozenset({"click_mult", "order_mult"})
+
+
+class ExperimentPolicy:
+    """Serve simulated users according to the experiment configs.
+
+    Args:
+        experiments: configs to use (default: the config directory, loaded once now).
+        holdout: carve out the global holdout (False: every unit is eligible for experiments).
+
+    Example:
+        >>> from datetime import date, datetime, timezone
+        >>> policy = ExperimentPolicy()
+        >>> active = pl.DataFrame({"user_id": [1, 2, 3],
+        ...     "first_ts": [datetime(2026, 1, 10, 9, tzinfo=timezone.utc)] * 3})
+        >>> decision = policy(date(2026, 1, 10), active)
+        >>> sorted(set(decision.exposures["experiment"])) [:1]
+        ['global_holdout']
+    """
+
+    def __init__(
+        self,
+        experiments: Layout | Mapping[str, Experiment] | str | os.PathLike[str] | None = None,
+        *,
+        holdout: bool = True,
+    ) -> None:
+        layout = resolve_layout(experiments)
+        if not holdout and layout.holdout is not None:
+            layout = Layout.build(
+                layout.layer_set.model_copy(update={"holdout": None}),
+                layout.experiments,
+                layout.files,
+            )
+        self.layout = layout
+
+    def __call__(self, day: date, active: pl.DataFrame) -> PolicyDecision:
+        """Assign ``active`` users for ``day`` (see the module docstring)."""
+        at = datetime.combine(day, time(0), tzinfo=UTC)
+        out = assign_frame(active, "user_id", experiments=self.layout, at=at)
+        n = out.height
+        ts = out.get_column("first_ts") if "first_ts" in out.columns else None
+        if ts is None:
+            ts = pl.Series("first_ts", [at] * n, dtype=pl.Datetime("us", "UTC"))
+        params: dict[str, np.ndarray] = {}
+        touched = np.zeros(n, dtype=bool)
+        exposures = []
+        for cl in self.layout.layers:
+            name = cl.layer.name
+            exp_col = out.get_column(f"{name}_experiment")
+            var_col = out.get_column(f"{name}_variant")
+            for ce in cl.experiments:
+                in_exp = (exp_col == ce.key).fill_null(False).to_numpy()
+                if not in_exp.any():
+                    continue
+                for vi, vkey in enumerate(ce.variant_keys):
+                    rows = in_exp & (var_col == vkey).fill_null(False).to_numpy()
+                    if not rows.any():
+                        continue
+                    touched |= rows
+                    for pname, value in ce.params[vi].items():
+                        if pname not in BASELINE or isinstance(value, str):
+                            continue
+                        col = params.setdefault(pname, np.full(n, np.nan))
+                        if pname in _MULTIPLICATIVE:
+                            col[rows] = np.where(np.isnan(col[rows]), 1.0, col[rows]) * value
+                        else:
+                            col[rows] = float(value)
+            logged = (
+                out.lazy()
+                .with_columns(ts.alias("__ts"))
+                .filter(pl.col(f"{name}_experiment").is_not_null() & ~pl.col(f"{name}_forced"))
+                .select(
+                    pl.col(f"{name}_experiment").cast(pl.String).alias("experiment"),
+                    pl.col(f"{name}_variant").cast(pl.String).alias("variant"),
+                    pl.col("user_id").cast(pl.Int64).alias("unit_id"),
+                    pl.col("__ts").alias("ts"),
+                )
+            )
+            exposures.append(logged)
+        holdout = self.layout.holdout_experiment()
+        if holdout is not None and holdout.start <= at < holdout.end:
+            exposures.append(
+                out.lazy()
+                .with_columns(ts.alias("__ts"))
+                .select(
+                    pl.lit(holdout.key).alias("experiment"),
+                    pl.when(pl.col("holdout"))
+                    .then(pl.lit(HOLDOUT_VARIANT))
+                    .otherwise(pl.lit(HOLDOUT_IN_EXPERIMENTS))
+                    .alias("variant"),
+                    pl.col("user_id").cast(pl.Int64).alias("unit_id"),
+                    pl.col("__ts").alias("ts"),
+                )
+            )
+        exp_frame = (
+            pl.concat(exposures).collect().cast(polars_schema("exposures"))
+            if exposures
+            else pl.DataFrame(schema=polars_schema("exposures"))
+        )
+        cols = {k: pl.Series(k, v, nan_to_null=True) for k, v in params.items()}
+        param_frame = pl.DataFrame(
+            {"user_id": out.get_column("user_id").cast(pl.Int64), **cols}
+        ).filter(pl.Series(touched))
+        return PolicyDecision(params=param_frame, exposures=exp_frame)

@@ -1,0 +1,312 @@
+"""``shoplab experiments validate``: every rule, every file, every problem at once.
+
+File rules (:mod:`experiments.models`): types, unknown fields, weights summing to 1, end after
+start, UTC datetimes, one of buckets / traffic, allowlisted variants exist, key = file name.
+Params named like a simulator stage parameter (``recall_size``, ``mix_video_share`` …) must be
+numbers within ``shoplab.simulator.params.PARAM_BOUNDS``, so a bad value fails here and not on
+day 8 of a simulation. Targeting values must be countries and platforms of the event-log
+contract (``shoplab.schema``).
+Set rules (:mod:`experiments.layout`): known layer, a range for every experiment, no overlapping
+ranges in a layer while both run, no unit allowlisted twice in a layer. Catalog rule: every metric
+name is in the analysis engine's catalog (``analysis.metrics.metric_names``).
+
+Lock rule: the last validated set of *running* experiments is stored in
+``$SHOPLAB_DATA/experiments/lock.json`` (written after a validation with no problem). A running
+experiment that is still running with the same salt must keep what decides its units — layer and
+layer salt, hash version, variant keys and weights in order, and a bucket range containing the
+locked one — otherwise units would move between variants or leave it mid-test. Declaring a new
+``salt`` re-randomizes on purpose and is accepted (analysis must then start a new period). The
+holdout's share and salt are locked the same way. Experiments that stopped or disappeared leave
+the lock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from experiments.allocation import place
+from experiments.errors import Problem
+from experiments.layout import set_problems, unknown_layer
+from experiments.loader import LAYERS_FILE, RawConfigs, read_configs
+from experiments.models import Experiment, LayerSet
+from shoplab.schema import COUNTRIES, PLATFORMS
+
+__all__ = ["ValidationReport", "default_lock_path", "validate", "validate_all"]
+
+LOCK_VERSION = 1
+
+
+def default_lock_path() -> Path:
+    """``$SHOPLAB_DATA/experiments/lock.json``."""
+    from shoplab.paths import data_root
+
+    return data_root() / "experiments" / "lock.json"
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """What validation found: all problems, and whether the lock was (re)written."""
+
+    dir: Path
+    experiments: int
+    running: int
+    problems: tuple[Problem, ...]
+    lock_path: Path
+    lock_written: bool
+
+    @property
+    def ok(self) -> bool:
+        """No problem found."""
+        return not self.problems
+
+
+def _catalog(metrics: Iterable[str] | None) -> tuple[frozenset[str] | None, Problem | None]:
+    if metrics is not None:
+        return frozenset(metrics), None
+    try:
+        from analysis.metrics import metric_names  # lazy: analysis imports DuckDB and statsmodels
+    except ImportError as exc:
+        return None, Problem(
+            "(catalog)", "analysis.metrics.metric_names", None,
+            f"must be importable to check metric names: {exc}",
+        )
+    return metric_names(), None
+
+
+def _param_bounds() -> dict[str, tuple[float, float]]:
+    try:
+        from shoplab.simulator.params import PARAM_BOUNDS
+    except ImportError:  # the simulator is optional for a serving-only install
+        return {}
+    return dict(PARAM_BOUNDS)
+
+
+def _raw_metric_names(metrics: object) -> list[tuple[str, object]]:
+    if not isinstance(metrics, dict):
+        return []
+    out: list[tuple[str, object]] = []
+    if isinstance(metrics.get("primary"), str):
+        out.append(("metrics.primary", metrics["primary"]))
+    for group in ("secondary", "guardrails"):
+        values = metrics.get(group)
+        if isinstance(values, list):
+            out += [
+                (f"metrics.{group}[{i}]", m) for i, m in enumerate(values) if isinstance(m, str)
+            ]
+    return out
+
+
+def _lock_entry(e: Experiment, layers: LayerSet, start: int, end: int) -> dict[str, Any]:
+    layer = layers.layer(e.layer)
+    return {
+        "layer": e.layer,
+        "layer_salt": layer.seed if layer else None,
+        "salt": e.seed,
+        "hash_version": e.hash_version,
+        "variants": [[v.key, v.weight] for v in e.variants],
+        "buckets": [start, end],
+    }
+
+
+def _lock_problems(
+    lock: dict[str, Any], now: dict[str, dict[str, Any]], layers: LayerSet, files: dict[str, str]
+) -> list[Problem]:
+    problems: list[Problem] = []
+    fix = "declare a new salt to re-randomize on purpose"
+    for key, cur in now.items():
+        old = lock.get("experiments", {}).get(key)
+        if old is None or old["salt"] != cur["salt"]:
+            continue
+        f = files.get(key, key)
+        for field, why in (
+            ("layer", "units would be re-bucketed"),
+            ("layer_salt", "units would be re-bucketed"),
+            ("hash_version", "units would move between variants"),
+            ("variants", "units would move between variants"),
+        ):
+            if old[field] != cur[field]:
+                name = {"layer_salt": "layer salt", "variants": "variants (key, weight)"}[field] \
+                    if field in ("layer_salt", "variants") else field
+                problems.append(
+                    Problem(
+                        f, field, cur[field],
+                        f"must equal the locked {name} {old[field]!r} of running experiment "
+                        f"{key} ({why}); {fix}.",
+                    )
+                )
+        (o0, o1), (c0, c1) = old["buckets"], cur["buckets"]
+        if not (c0 <= o0 and o1 <= c1):
+            problems.append(
+                Problem(
+                    f, "buckets", [c0, c1],
+                    f"must contain the locked range [{o0}, {o1}) of running experiment {key} "
+                    f"(units would leave it mid-test); pin buckets or {fix}.",
+                )
+            )
+    old_h, h = lock.get("holdout"), layers.holdout
+    if (
+        old_h is not None
+        and h is not None
+        and old_h["salt"] == h.salt
+        and old_h["share"] != h.share
+    ):
+        problems.append(
+            Problem(
+                LAYERS_FILE, "holdout.share", h.share,
+                f"must equal the locked share {old_h['share']} (units would move in or out of "
+                f"the holdout); {fix}.",
+            )
+        )
+    return problems
+
+
+def _metric_problems(
+    file: str, pairs: Iterable[tuple[str, object]], catalog: frozenset[str]
+) -> list[Problem]:
+    known = sorted(catalog)
+    return [
+        Problem(file, field, name, f"must be a metric of the analysis catalog {known}.")
+        for field, name in pairs
+        if name not in catalog
+    ]
+
+
+def _targeting_problems(file: str, e: Experiment) -> list[Problem]:
+    # a typo in targeting ("IDN") would silently assign nobody: check against the contract
+    out = []
+    for field, values, allowed in (
+        ("targeting.countries", e.targeting.countries, COUNTRIES),
+        ("targeting.platforms", e.targeting.platforms, PLATFORMS),
+    ):
+        out += [
+            Problem(file, f"{field}[{i}]", value, f"must be one of {list(allowed)}.")
+            for i, value in enumerate(values)
+            if value not in allowed
+        ]
+    return out
+
+
+def _param_problems(
+    file: str, e: Experiment, bounds: dict[str, tuple[float, float]]
+) -> list[Problem]:
+    out = []
+    for i, v in enumerate(e.variants):
+        for name, param in v.params.items():
+            if name not in bounds:
+                continue
+            lo, hi = bounds[name]
+            if isinstance(param, str) or not lo <= param <= hi:
+                out.append(Problem(
+                    file, f"variants[{i}].params.{name}", param,
+                    f"must be a number within [{lo:g}, {hi:g}] (a stage parameter the "
+                    "simulator serves: shoplab.simulator.params.PARAM_BOUNDS).",
+                ))
+    return out
+
+
+def _unparsed_problems(cfg: RawConfigs, catalog: frozenset[str] | None) -> list[Problem]:
+    """Files that failed to parse still get the rules that need only one raw field."""
+    out: list[Problem] = []
+    parsed = set(cfg.files.values()) | {LAYERS_FILE}
+    for name, doc in cfg.raw.items():
+        if name in parsed or not isinstance(doc, dict):
+            continue
+        layer = doc.get("layer")
+        if cfg.layers is not None and isinstance(layer, str) and cfg.layers.layer(layer) is None:
+            out.append(unknown_layer(name, layer, [x.name for x in cfg.layers.layers]))
+        if catalog is not None:
+            out += _metric_problems(name, _raw_metric_names(doc.get("metrics")), catalog)
+    return out
+
+
+def _write_lock(path: Path, cfg: RawConfigs, running: dict[str, dict[str, Any]]) -> None:
+    h = cfg.layers.holdout if cfg.layers is not None else None
+    doc = {
+        "version": LOCK_VERSION,
+        "written_at": datetime.now(UTC).isoformat(),
+        "dir": str(cfg.dir),
+        "holdout": {"key": h.key, "salt": h.salt, "share": h.share} if h else None,
+        "experiments": running,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)  # atomic: a concurrent reader sees the old or the new lock
+
+
+def validate(
+    dir: str | os.PathLike[str] | None = None,
+    *,
+    metrics: Iterable[str] | None = None,
+    lock_path: Path | None = None,
+    write_lock: bool = True,
+) -> ValidationReport:
+    """Check every file and the set; list every problem.
+
+    Args:
+        dir: the config directory (default: ``$SHOPLAB_EXPERIMENTS`` or the package's).
+        metrics: metric catalog to check against (default: ``analysis.metrics.metric_names()``).
+        lock_path: the lock of running experiments (default: :func:`default_lock_path`).
+        write_lock: update the lock when no problem is found.
+    """
+    cfg = read_configs(dir)
+    problems = list(cfg.problems)
+    lock_path = lock_path or default_lock_path()
+    catalog, catalog_problem = _catalog(metrics)
+    if catalog_problem:
+        problems.append(catalog_problem)
+    bounds = _param_bounds()
+    for key, e in cfg.experiments.items():
+        file = cfg.files[key]
+        if catalog is not None:
+            problems += _metric_problems(file, e.metrics.names(), catalog)
+        problems += _targeting_problems(file, e)
+        problems += _param_problems(file, e, bounds)
+    holdout = cfg.layers.holdout if cfg.layers is not None else None
+    if catalog is not None and holdout is not None and holdout.metrics is not None:
+        pairs = [(f"holdout.{f}", m) for f, m in holdout.metrics.names()]
+        problems += _metric_problems(LAYERS_FILE, pairs, catalog)
+    problems += _unparsed_problems(cfg, catalog)
+    running: dict[str, dict[str, Any]] = {}
+    if cfg.layers is not None:
+        placements = place(cfg.experiments)
+        problems += set_problems(cfg.layers, cfg.experiments, placements, cfg.files)
+        running = {
+            k: _lock_entry(e, cfg.layers, placements[k].start, placements[k].end)
+            for k, e in cfg.experiments.items()
+            if e.status == "running" and placements[k].error is None
+        }
+        if lock_path.is_file():
+            lock = json.loads(lock_path.read_text(encoding="utf-8"))
+            problems += _lock_problems(lock, running, cfg.layers, cfg.files)
+    written = not problems and write_lock and cfg.layers is not None
+    if written:
+        _write_lock(lock_path, cfg, running)
+    return ValidationReport(
+        cfg.dir, len(cfg.experiments), len(running), tuple(problems), lock_path, written
+    )
+
+
+def validate_all(dir: str | os.PathLike[str] | None = None) -> dict[str, Experiment]:
+    """Validate (updating the lock) and return the experiments that can have exposures.
+
+    What a pipeline runs before simulating or analyzing: every running or stopped experiment by
+    key, plus the global holdout as an experiment (see :func:`experiments.load_experiments`).
+    Drafts are validated but left out: they have no exposures to analyze.
+
+    Raises:
+        ConfigError: listing every problem, as ``shoplab experiments validate`` prints them.
+    """
+    from experiments.errors import ConfigError
+    from experiments.loader import load_experiments
+
+    report = validate(dir)
+    if not report.ok:
+        raise ConfigError(list(report.problems))
+    return {k: e for k, e in load_experiments(dir).items() if e.status != "draft"}
