@@ -1,1 +1,54 @@
-"""See the package docstring of each module."""
+"""The marketplace simulator: the world every demo, test and benchmark runs on.
+
+``simulate(users, items, days, seed)`` writes the event log of ``shoplab.schema`` under
+``$SHOPLAB_DATA/events``: users, shops and items (with new ones arriving every day), requests on
+search and feed served by recall → rank → mix, impressions with positions, clicks with position
+bias, orders with quantity, GMV and refunds. A ``Policy`` sets every stage's parameters per user
+and day, which is how experiments plug in.
+
+Names resolve lazily (PEP 562): ``experiments`` imports the ``Policy`` contract from here and
+must not pay for NumPy/pyarrow generation code it never runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__all__ = [
+    "BASELINE",
+    "Policy",
+    "PolicyDecision",
+    "SimulationReport",
+    "WorldConfig",
+    "simulate",
+    "world_of",
+]
+
+_EXPORTS = {
+    "BASELINE": "shoplab.simulator.policy",
+    "Policy": "shoplab.simulator.policy",
+    "PolicyDecision": "shoplab.simulator.policy",
+    "SimulationReport": "shoplab.simulator.run",
+    "WorldConfig": "shoplab.simulator.config",
+    "simulate": "shoplab.simulator.run",
+    "world_of": "shoplab.simulator.run",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from shoplab.simulator.config import WorldConfig
+    from shoplab.simulator.policy import BASELINE, Policy, PolicyDecision
+    from shoplab.simulator.run import SimulationReport, simulate, world_of
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'shoplab.simulator' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

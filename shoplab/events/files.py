@@ -1,0 +1,125 @@
+"""Find the files of an event table and check that each one can be read as that table.
+
+Checked from the Parquet footer only (no data read), so this costs milliseconds per file. String
+columns may be ``string`` or ``large_string`` (Polars/pyarrow write the latter, DuckDB and Spark
+the former; both are UTF-8 strings in Parquet); every other type must match the contract exactly:
+ids ``int64``, ``position``/``quantity`` ``int32``, timestamps ``timestamp[us, tz=UTC]``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Final
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from shoplab.events.errors import EventLogError
+from shoplab.paths import events_dir
+from shoplab.schema import TABLES, arrow_schema
+
+__all__ = ["FACT_TABLES", "EventFile", "check_schema", "discover", "log_end_us"]
+
+FACT_TABLES: Final = tuple(name for name, t in TABLES.items() if t.daily)
+_DAY_US: Final = 86_400_000_000
+_DAY_IN_NAME: Final = re.compile(r"(\d{4}-\d{2}-\d{2})\.parquet$")
+_UTC_NAMES: Final = frozenset({"UTC", "Etc/UTC", "+00:00", "Z"})
+
+
+@dataclass(frozen=True)
+class EventFile:
+    """One Parquet file of a table: its path, row count, and the day it covers (daily tables)."""
+
+    table: str
+    path: Path
+    rows: int
+    day: date | None
+
+    @property
+    def day_bounds_us(self) -> tuple[int, int] | None:
+        """``[day 00:00, next day 00:00)`` in µs since the epoch, UTC; None when undated."""
+        if self.day is None:
+            return None
+        lo = int(datetime(self.day.year, self.day.month, self.day.day, tzinfo=UTC)
+                 .timestamp()) * 1_000_000
+        return lo, lo + _DAY_US
+
+
+def _same_type(found: pa.DataType, expected: pa.DataType) -> bool:
+    if pa.types.is_large_string(expected):
+        return bool(pa.types.is_string(found) or pa.types.is_large_string(found)
+                    or pa.types.is_string_view(found))
+    if pa.types.is_timestamp(expected):
+        return bool(pa.types.is_timestamp(found) and found.unit == "us" and found.tz in _UTC_NAMES)
+    return bool(found.equals(expected))
+
+
+def check_schema(table: str, path: Path) -> int:
+    """Check ``path`` is a Parquet file with every contract column of ``table``; return its rows.
+
+    Raises:
+        EventLogError: not Parquet, a contract column missing, or a column of the wrong type.
+    """
+    try:
+        meta = pq.read_metadata(path)
+        schema = meta.schema.to_arrow_schema()
+    except (pa.ArrowException, OSError) as exc:
+        raise EventLogError(
+            f"{path}: not a Parquet file ({exc}); every file of events/{table}/ must be Parquet.",
+            path=path,
+        ) from None
+    for field in arrow_schema(table):
+        expected = str(field.type)
+        idx = schema.get_field_index(field.name)
+        if idx < 0:
+            raise EventLogError(
+                f"{path}: column {field.name!r} is missing, must be present with type {expected}.",
+                path=path, column=field.name, expected=expected,
+            )
+        found = schema.field(idx).type
+        if not _same_type(found, field.type):
+            raise EventLogError(
+                f"{path}: column {field.name!r} has type {found}, must be {expected}.",
+                path=path, column=field.name, expected=expected,
+            )
+    return int(meta.num_rows)
+
+
+def discover(table: str) -> list[EventFile]:
+    """Every file of ``table`` (sorted by name), each checked with :func:`check_schema`.
+
+    Hidden files (``.name``: in-flight temporary writes) are skipped; any other file that is not
+    ``*.parquet`` is an error, not silently ignored.
+    """
+    folder = events_dir(table)
+    if not folder.is_dir():
+        return []
+    out = []
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith(".") or path.is_dir():
+            continue
+        if path.suffix != ".parquet":
+            raise EventLogError(
+                f"{path}: not a Parquet file (name must end in .parquet); "
+                f"every file of events/{table}/ must be Parquet.",
+                path=path,
+            )
+        rows = check_schema(table, path)
+        match = _DAY_IN_NAME.search(path.name) if TABLES[table].daily else None
+        day = None
+        if match:
+            try:
+                day = date.fromisoformat(match.group(1))
+            except ValueError:
+                day = None
+        out.append(EventFile(table=table, path=path, rows=rows, day=day))
+    return out
+
+
+def log_end_us(files: dict[str, list[EventFile]]) -> int | None:
+    """End of the log: 00:00 UTC after the newest daily file of any fact table (None if none)."""
+    ends = [f.day_bounds_us[1] for t in FACT_TABLES for f in files.get(t, []) if f.day_bounds_us]
+    return max(ends) if ends else None

@@ -1,0 +1,90 @@
+"""What a validation run did, per table: rows in = rows accepted + rows quarantined."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rich.table import Table as RichTable
+
+__all__ = ["LoadReport", "TableLoad"]
+
+
+@dataclass(frozen=True)
+class TableLoad:
+    """One table of a validation run.
+
+    Attributes:
+        table: the event table.
+        files: Parquet files read.
+        rows_in: rows in those files before this run.
+        accepted: rows left in the files (``rows_in - quarantined``).
+        quarantined: rows moved to ``quarantine/<table>/`` by this run.
+        reasons: quarantined rows per reason (sums to ``quarantined``).
+        rewritten: files rewritten without their quarantined rows.
+    """
+
+    table: str
+    files: int
+    rows_in: int
+    accepted: int
+    quarantined: int
+    reasons: dict[str, int] = field(default_factory=dict)
+    rewritten: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """Every table of a validation run, in validation order, and the run's wall time."""
+
+    tables: tuple[TableLoad, ...]
+    seconds: float
+
+    def __getitem__(self, table: str) -> TableLoad:
+        """The entry of one table: ``report["clicks"].quarantined``."""
+        for t in self.tables:
+            if t.table == table:
+                return t
+        raise KeyError(f"table == {table!r}, must be one of {[t.table for t in self.tables]}.")
+
+    @property
+    def rows_in(self) -> int:
+        """Rows read over all tables."""
+        return sum(t.rows_in for t in self.tables)
+
+    @property
+    def quarantined(self) -> int:
+        """Rows quarantined over all tables."""
+        return sum(t.quarantined for t in self.tables)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict (snake_case keys) for JSON."""
+        return {"seconds": self.seconds, "tables": [asdict(t) for t in self.tables]}
+
+    def write_json(self, path: Path) -> None:
+        """Write :meth:`as_dict` to ``path`` (the loader writes ``quarantine/report.json``)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.as_dict(), indent=2) + "\n")
+
+    def __rich__(self) -> RichTable:
+        """Rich renders a report as its table (``console.print(report)``)."""
+        return self.to_rich()
+
+    def to_rich(self) -> RichTable:
+        """A Rich table: one row per table, then the reasons of quarantined rows."""
+        from rich.table import Table
+
+        out = Table(title=f"event log validation ({self.seconds:.1f} s)")
+        for col, justify in (("table", "left"), ("files", "right"), ("rows in", "right"),
+                             ("accepted", "right"), ("quarantined", "right"),
+                             ("reasons", "left")):
+            out.add_column(col, justify=justify)  # type: ignore[arg-type]
+        for t in self.tables:
+            reasons = ", ".join(f"{r}: {n:,}" for r, n in sorted(t.reasons.items()))
+            style = "red" if t.quarantined else None
+            out.add_row(t.table, f"{t.files:,}", f"{t.rows_in:,}", f"{t.accepted:,}",
+                        f"{t.quarantined:,}", reasons, style=style)
+        return out

@@ -1,0 +1,175 @@
+"""The row-level contract of the event log, as DuckDB SQL.
+
+Each table has an ordered list of rules ``(reason, condition)``; a row is quarantined with the
+reason of the first rule it breaks, so every rejected row carries exactly one reason. Rules that
+look at another table (a click needs its impression) read that table's *current* files, which is
+why ``load_events`` validates tables in dependency order: users, shops, items, requests,
+impressions, clicks, orders. An impression whose request was quarantined is then itself an orphan.
+
+Duplicates are decided last, among the rows that pass every other rule, so a broken copy never
+pushes out a valid one: of several valid rows with the same key the first (by file name, then row
+number) is kept and the others are quarantined as ``duplicate <key>``.
+
+Reasons (in rule order; a rule is skipped when the table it refers to has no files):
+
+- every table: ``null <column>`` for each non-nullable column
+- users: ``unknown country``, ``unknown platform``, ``signup_ts after log end``
+- shops: ``rating outside [0, 5]``, ``return_rate outside [0, 1]``, ``created_ts after log end``
+- items: ``unknown category``, ``unknown content_type``, ``negative or NaN price``,
+  ``unknown shop_id``, ``created_ts after log end``
+- requests: ``unknown surface``, ``search without query``, ``unknown country``,
+  ``unknown platform``, ``unknown user_id``, ``request before user signup``
+- impressions: ``negative position``, ``impression without request``,
+  ``user_id differs from request``, ``impression before request``, ``unknown item_id``,
+  ``item created after impression``
+- clicks: ``click without impression``, ``user_id differs from impression``,
+  ``click before impression``
+- orders: ``quantity < 1``, ``negative or NaN gmv``, ``order without request``,
+  ``user_id differs from request``, ``order without click``, ``order before click``
+- daily tables: ``ts outside its file's day`` (file ``YYYY-MM-DD.parquet`` covers that UTC day),
+  ``ts after log end`` (files without a date; the log ends at 00:00 after its newest daily file)
+- last: ``duplicate <key columns>`` (``duplicate order_id``, ``duplicate request_id, item_id``, …)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from shoplab.schema import CATEGORIES, CONTENT_TYPES, COUNTRIES, PLATFORMS, SURFACES, TABLES
+
+__all__ = ["REFERENCES", "Rule", "duplicate_reason", "rules_for"]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A row breaks the rule when ``condition`` (SQL over the row and its references) is true."""
+
+    reason: str
+    condition: str
+    needs: str | None = None  # the reference table this rule reads; skipped when it has no files
+
+
+def _in(values: tuple[str, ...]) -> str:
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+# Reference relations: alias -> (table, SQL selecting one row per key from {ref} and {src}).
+# Aggregated per key so that a join never multiplies rows (even if the reference table itself
+# still has duplicates), and semi-joined to the keys in use so a 100M-row table is probed, not
+# hashed whole.
+REFERENCES: Final[dict[str, tuple[str, str, tuple[str, ...]]]] = {
+    "usr": (
+        "users",
+        "SELECT user_id, min(epoch_us(signup_ts)) AS signup_us FROM {ref} GROUP BY user_id",
+        ("user_id",),
+    ),
+    "shp": ("shops", "SELECT DISTINCT shop_id FROM {ref}", ("shop_id",)),
+    "itm": (
+        "items",
+        "SELECT item_id, min(epoch_us(created_ts)) AS created_us FROM {ref} GROUP BY item_id",
+        ("item_id",),
+    ),
+    "req": (
+        "requests",
+        "SELECT request_id, min(user_id) AS ref_user, min(epoch_us(ts)) AS ref_ts FROM {ref} "
+        "SEMI JOIN (SELECT DISTINCT request_id FROM {src}) k USING (request_id) "
+        "GROUP BY request_id",
+        ("request_id",),
+    ),
+    "imp": (
+        "impressions",
+        "SELECT request_id, item_id, min(user_id) AS ref_user, min(epoch_us(ts)) AS ref_ts "
+        "FROM {ref} SEMI JOIN (SELECT DISTINCT request_id, item_id FROM {src}) k "
+        "USING (request_id, item_id) GROUP BY request_id, item_id",
+        ("request_id", "item_id"),
+    ),
+    "clk": (
+        "clicks",
+        "SELECT request_id, item_id, min(epoch_us(ts)) AS ref_ts "
+        "FROM {ref} SEMI JOIN (SELECT DISTINCT request_id, item_id FROM {src}) k "
+        "USING (request_id, item_id) GROUP BY request_id, item_id",
+        ("request_id", "item_id"),
+    ),
+}
+
+_TS = "epoch_us(s.{col})"
+_DAILY_RULES: Final = (
+    Rule("ts outside its file's day", "f.day_lo IS NOT NULL AND (epoch_us(s.ts) < f.day_lo "
+         "OR epoch_us(s.ts) >= f.day_hi)"),
+    Rule("ts after log end", "f.day_lo IS NULL AND epoch_us(s.ts) >= {log_end}", needs="log_end"),
+)
+
+
+def _after_end(col: str) -> Rule:
+    return Rule(f"{col} after log end", f"{_TS.format(col=col)} >= {{log_end}}", needs="log_end")
+
+
+_SPECIFIC: Final[dict[str, tuple[Rule, ...]]] = {
+    "users": (
+        Rule("unknown country", f"s.country NOT IN {_in(COUNTRIES)}"),
+        Rule("unknown platform", f"s.platform NOT IN {_in(PLATFORMS)}"),
+        _after_end("signup_ts"),
+    ),
+    "shops": (
+        Rule("rating outside [0, 5]", "NOT (s.rating BETWEEN 0 AND 5)"),
+        Rule("return_rate outside [0, 1]", "NOT (s.return_rate BETWEEN 0 AND 1)"),
+        _after_end("created_ts"),
+    ),
+    "items": (
+        Rule("unknown category", f"s.category NOT IN {_in(CATEGORIES)}"),
+        Rule("unknown content_type", f"s.content_type NOT IN {_in(CONTENT_TYPES)}"),
+        Rule("negative or NaN price", "s.price < 0 OR isnan(s.price)"),
+        Rule("unknown shop_id", "shp.shop_id IS NULL", needs="shp"),
+        _after_end("created_ts"),
+    ),
+    "requests": (
+        Rule("unknown surface", f"s.surface NOT IN {_in(SURFACES)}"),
+        Rule("search without query", "s.surface = 'search' AND s.query IS NULL"),
+        Rule("unknown country", f"s.country NOT IN {_in(COUNTRIES)}"),
+        Rule("unknown platform", f"s.platform NOT IN {_in(PLATFORMS)}"),
+        Rule("unknown user_id", "usr.user_id IS NULL", needs="usr"),
+        Rule("request before user signup", "epoch_us(s.ts) < usr.signup_us", needs="usr"),
+        *_DAILY_RULES,
+    ),
+    "impressions": (
+        Rule("negative position", "s.position < 0"),
+        Rule("impression without request", "req.request_id IS NULL", needs="req"),
+        Rule("user_id differs from request", "req.ref_user <> s.user_id", needs="req"),
+        Rule("impression before request", "epoch_us(s.ts) < req.ref_ts", needs="req"),
+        Rule("unknown item_id", "itm.item_id IS NULL", needs="itm"),
+        Rule("item created after impression", "epoch_us(s.ts) < itm.created_us", needs="itm"),
+        *_DAILY_RULES,
+    ),
+    "clicks": (
+        Rule("click without impression", "imp.request_id IS NULL", needs="imp"),
+        Rule("user_id differs from impression", "imp.ref_user <> s.user_id", needs="imp"),
+        Rule("click before impression", "epoch_us(s.ts) < imp.ref_ts", needs="imp"),
+        *_DAILY_RULES,
+    ),
+    "orders": (
+        Rule("quantity < 1", "s.quantity < 1"),
+        Rule("negative or NaN gmv", "s.gmv < 0 OR isnan(s.gmv)"),
+        Rule("order without request", "req.request_id IS NULL", needs="req"),
+        Rule("user_id differs from request", "req.ref_user <> s.user_id", needs="req"),
+        Rule("order without click", "clk.request_id IS NULL", needs="clk"),
+        Rule("order before click", "epoch_us(s.ts) < clk.ref_ts", needs="clk"),
+        *_DAILY_RULES,
+    ),
+    "exposures": (),  # append-only log written by assignment: only required columns
+}
+
+
+def rules_for(table: str) -> list[Rule]:
+    """The ordered rules of ``table``: nulls first, then the table's own rules."""
+    nulls = [
+        Rule(f"null {c.name}", f"s.{c.name} IS NULL") for c in TABLES[table].columns
+        if not c.nullable
+    ]
+    return [*nulls, *_SPECIFIC[table]]
+
+
+def duplicate_reason(table: str) -> str | None:
+    """The reason given to a duplicate key row of ``table`` (None when it has no key)."""
+    key = TABLES[table].key
+    return f"duplicate {', '.join(key)}" if key else None

@@ -1,0 +1,440 @@
+"""``simulate``: write a whole event log, one day at a time.
+
+A day is: draw requests → ask the policy for per-user stage parameters (one call per day) →
+serve every request (recall → rank → mix, vectorized in chunks of ≈ 2M candidates on parallel
+threads) → draw clicks and orders → write the day's Parquet files on a background thread while
+the next day is generated. Memory is bounded by two days of rows plus a few chunks of
+candidates, not by the length of the window.
+
+Randomness: one generator for the world, one per day and one per chunk, all derived from
+``seed``, so a given ``(seed, users, items, shops, days, start, config, policy)`` always writes
+byte-identical files, whatever the number of threads.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shoplab.paths import events_dir, quarantine_dir
+from shoplab.schema import CATEGORIES, CONTENT_TYPES, COUNTRIES, PLATFORMS, SURFACES, TABLES
+from shoplab.simulator.config import WorldConfig
+from shoplab.simulator.feedback import draw_clicks, draw_orders
+from shoplab.simulator.params import day_params
+from shoplab.simulator.policy import Policy
+from shoplab.simulator.recall_index import build_recall_index
+from shoplab.simulator.serving import Served, serve
+from shoplab.simulator.traffic import QUERY_TERMS, draw_requests
+from shoplab.simulator.world import DAY_US, World, build_world, day_start_us
+from shoplab.simulator.writer import codes_to_strings, write_table
+
+__all__ = ["SimulationReport", "simulate", "world_of"]
+
+_CANDIDATES_PER_CHUNK = 1 << 21  # ≈ 2M candidates ≈ 80 MiB of working arrays per chunk
+_WORKERS = min(4, os.cpu_count() or 1)
+_FACT_TABLES = ("requests", "impressions", "clicks", "orders")
+_DIMENSION_TABLES = ("users", "shops", "items")
+_NEW_USER_DAYS = 7  # "new user" for policies/targeting: signed up less than 7 days before the day
+
+
+@dataclass(frozen=True)
+class SimulationReport:
+    """What ``simulate`` wrote: rows per table, the window, and the wall time.
+
+    Attributes:
+        start: first simulated day.
+        end: last simulated day (inclusive); ``end - start + 1 == days``.
+        seconds: wall time of the whole run.
+    """
+
+    users: int
+    shops: int
+    items: int
+    requests: int
+    impressions: int
+    clicks: int
+    orders: int
+    exposures: int
+    start: date
+    end: date
+    days: int
+    seconds: float
+    seed: int = 0
+    impressions_per_day: tuple[int, ...] = field(default=(), repr=False)
+
+    @property
+    def rows(self) -> dict[str, int]:
+        """Rows written per event table."""
+        return {t: getattr(self, t) for t in (*_DIMENSION_TABLES, *_FACT_TABLES, "exposures")}
+
+
+def _parse_start(start: str | date) -> date:
+    if isinstance(start, datetime):
+        return start.date()
+    if isinstance(start, date):
+        return start
+    try:
+        return date.fromisoformat(start)
+    except (TypeError, ValueError):
+        raise ValueError(f"start == {start!r}, must be an ISO date like '2026-01-01'.") from None
+
+
+def _check_positive(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name} == {value!r}, must be an integer.")
+    if value < 1:
+        raise ValueError(f"{name} == {value}, must be >= 1.")
+
+
+def _clear_previous() -> None:
+    """Remove what an earlier simulation wrote (and the quarantine that described it)."""
+    for table in (*_DIMENSION_TABLES, *_FACT_TABLES):
+        shutil.rmtree(events_dir(table), ignore_errors=True)
+    exposures = events_dir("exposures")
+    if exposures.exists():
+        for path in exposures.glob("sim-*.parquet"):
+            path.unlink()
+    shutil.rmtree(quarantine_dir(), ignore_errors=True)
+
+
+def _write_dimensions(world: World) -> tuple[int, int, int]:
+    nu, ns, ni = world.n_users, world.n_shops, world.n_items
+    write_table(
+        "users",
+        {
+            "user_id": np.arange(1, nu + 1, dtype=np.int64),
+            "signup_ts": world.user_signup_us,
+            "country": codes_to_strings(COUNTRIES, world.user_country),
+            "platform": codes_to_strings(PLATFORMS, world.user_platform),
+        },
+        events_dir("users") / "users.parquet",
+    )
+    write_table(
+        "shops",
+        {
+            "shop_id": np.arange(1, ns + 1, dtype=np.int64),
+            "created_ts": world.shop_created_us,
+            "rating": world.shop_rating,
+            "return_rate": world.shop_return_rate,
+        },
+        events_dir("shops") / "shops.parquet",
+    )
+    write_table(
+        "items",
+        {
+            "item_id": np.arange(1, ni + 1, dtype=np.int64),
+            "shop_id": world.item_shop.astype(np.int64) + 1,
+            "category": codes_to_strings(CATEGORIES, world.item_cat),
+            "content_type": codes_to_strings(CONTENT_TYPES, world.item_type),
+            "price": world.item_price,
+            "created_ts": world.item_created_us,
+        },
+        events_dir("items") / "items.parquet",
+    )
+    return nu, ns, ni
+
+
+class _Writer:
+    """Writes a day's files on a background thread while the next day is generated.
+
+    pyarrow releases the GIL while encoding and compressing, so writing overlaps with NumPy work
+    on the other core. Row counts are known when a file is submitted; errors surface at
+    :meth:`drain`.
+    """
+
+    def __init__(self, rows: dict[str, int]) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1)
+        self._pending: list[Future[int]] = []
+        self._rows = rows
+
+    def submit(
+        self, table: str, n: int, path: Path, columns: Callable[[], dict[str, Any]]
+    ) -> None:
+        self._rows[table] += n
+        self._pending.append(self._pool.submit(lambda: write_table(table, columns(), path)))
+
+    def drain(self) -> None:
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+
+    def close(self) -> None:
+        try:
+            self.drain()
+        finally:
+            self._pool.shutdown(wait=True)
+
+
+@dataclass
+class _Counters:
+    request_id: int = 0
+    order_id: int = 0
+    rows: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys((*_FACT_TABLES, "exposures"), 0)
+    )
+    impressions_per_day: list[int] = field(default_factory=list)
+
+
+def _simulate_day(
+    seed: int,
+    world: World,
+    cfg: WorldConfig,
+    day_index: int,
+    day: date,
+    policy: Policy | None,
+    counters: _Counters,
+    pool: ThreadPoolExecutor,
+    writer: _Writer,
+) -> None:
+    rng = np.random.default_rng([seed, 1, day_index])
+    day_us = day_start_us(day)
+    day_end = day_us + DAY_US
+    reqs = draw_requests(rng, world, day_index, day_us, day.weekday())
+    n_req = len(reqs)
+    index = build_recall_index(rng, world, day_index, cfg.cold_start_days)
+
+    active, first = np.unique(reqs.user, return_index=True)
+    params, exposures = day_params(
+        policy, world, day, day_us, active, reqs.ts[first], _NEW_USER_DAYS
+    )
+    req_active = np.searchsorted(active, reqs.user)
+    req_params = {k: v[req_active] for k, v in params.items()}
+    slots = np.where(reqs.search, cfg.slots_search, cfg.slots_feed).astype(np.int64)
+
+    # Serve in chunks of requests sharing a recall size (a variant may change it). Each chunk has
+    # its own generator, so chunks can run on parallel threads and still give the same bytes.
+    recall = np.maximum(np.rint(req_params["recall_size"]).astype(np.int64), 1)
+    chunks: list[tuple[int, np.ndarray]] = []
+    for size in np.unique(recall):  # usually 1-3 distinct sizes: a loop over variants
+        idx = np.flatnonzero(recall == size)
+        step = max(1, _CANDIDATES_PER_CHUNK // int(size))
+        chunks += [(int(size), idx[lo : lo + step]) for lo in range(0, len(idx), step)]
+
+    def serve_chunk(job: tuple[int, tuple[int, np.ndarray]]) -> Served:
+        number, (size, sel) = job
+        return serve(
+            np.random.default_rng([seed, 2, day_index, number]),
+            world,
+            index,
+            user=reqs.user[sel],
+            search=reqs.search[sel],
+            query_cat=reqs.query_cat[sel],
+            slots=slots[sel],
+            params={k: v[sel] for k, v in req_params.items()},
+            recall_size=size,
+            rank_noise=cfg.rank_noise,
+        )
+
+    served = list(pool.map(serve_chunk, enumerate(chunks)))
+    rows = [sel[out.row] for (_, sel), out in zip(chunks, served, strict=True)]
+    if served:
+        imp_req = np.concatenate(rows)
+        imp_item = np.concatenate([s.item for s in served])
+        imp_pos = np.concatenate([s.position for s in served])
+    else:
+        imp_req = np.empty(0, np.int64)
+        imp_item = np.empty(0, np.int32)
+        imp_pos = np.empty(0, np.int32)
+    order = np.lexsort((imp_pos, imp_req))
+    imp_req, imp_item, imp_pos = imp_req[order], imp_item[order], imp_pos[order]
+    imp_user = reqs.user[imp_req]
+    imp_ts = reqs.ts[imp_req]
+
+    qmatch = reqs.search[imp_req] & (world.item_cat[imp_item] == reqs.query_cat[imp_req])
+    clicks = draw_clicks(
+        rng, world, cfg, user=imp_user, item=imp_item, position=imp_pos, query_match=qmatch,
+        ts=imp_ts, click_mult=req_params["click_mult"][imp_req].astype(np.float32),
+        day_end_us=day_end,
+    )
+    c_imp = clicks.impression
+    c_req, c_user, c_item = imp_req[c_imp], imp_user[c_imp], imp_item[c_imp]
+    orders = draw_orders(
+        rng, world, cfg, user=c_user, item=c_item, ts=clicks.ts,
+        order_mult=req_params["order_mult"][c_req].astype(np.float32), day_end_us=day_end,
+    )
+
+    # Ids: request ids follow time order across the whole log; order ids follow click order.
+    request_id = counters.request_id + 1 + np.arange(n_req, dtype=np.int64)
+    counters.request_id += n_req
+    o_click = orders.click
+    order_id = counters.order_id + 1 + np.arange(len(o_click), dtype=np.int64)
+    counters.order_id += len(o_click)
+
+    name = f"{day.isoformat()}.parquet"
+    writer.drain()  # at most one day in flight: memory stays bounded by two days of rows
+    writer.submit("requests", n_req, events_dir("requests") / name, lambda: {
+        "request_id": request_id,
+        "user_id": reqs.user + 1,
+        "ts": reqs.ts,
+        "surface": codes_to_strings(SURFACES, np.where(reqs.search, 0, 1)),
+        "query": codes_to_strings(QUERY_TERMS, reqs.query_term),
+        "country": codes_to_strings(COUNTRIES, world.user_country[reqs.user]),
+        "platform": codes_to_strings(PLATFORMS, world.user_platform[reqs.user]),
+    })
+    writer.submit("impressions", len(imp_req), events_dir("impressions") / name, lambda: {
+        "request_id": request_id[imp_req],
+        "user_id": imp_user + 1,
+        "item_id": imp_item.astype(np.int64) + 1,
+        "position": imp_pos,
+        "ts": imp_ts,
+    })
+    writer.submit("clicks", len(c_imp), events_dir("clicks") / name, lambda: {
+        "request_id": request_id[c_req],
+        "user_id": c_user + 1,
+        "item_id": c_item.astype(np.int64) + 1,
+        "ts": clicks.ts,
+    })
+    writer.submit("orders", len(o_click), events_dir("orders") / name, lambda: {
+        "order_id": order_id,
+        "request_id": request_id[c_req[o_click]],
+        "user_id": c_user[o_click] + 1,
+        "item_id": c_item[o_click].astype(np.int64) + 1,
+        "ts": orders.ts,
+        "quantity": orders.quantity,
+        "gmv": orders.gmv,
+        "refunded": orders.refunded,
+    })
+    if exposures is not None:
+        exp = exposures
+        writer.submit("exposures", exp.height, events_dir("exposures") / f"sim-{name}", lambda: {
+            c: exp[c].to_arrow() for c in TABLES["exposures"].column_names
+        })
+    counters.impressions_per_day.append(len(imp_req))
+
+    # Personal history for tomorrow's recall: the category of each user's last click today.
+    last = np.argsort(clicks.ts, kind="stable")
+    world.last_click_cat[c_user[last]] = world.item_cat[c_item[last]]
+
+
+def world_of(
+    users: int,
+    items: int,
+    days: int,
+    seed: int = 0,
+    start: str | date = "2026-01-01",
+    *,
+    shops: int | None = None,
+    config: WorldConfig | None = None,
+) -> World:
+    """The population ``simulate`` draws for these arguments, latent traits included.
+
+    For calibration tests and notebooks that need the ground truth (true affinity, quality) behind
+    a simulated log; the log itself never carries it.
+    """
+    for name, value in (("users", users), ("items", items), ("days", days)):
+        _check_positive(name, value)
+    cfg = config if config is not None else WorldConfig()
+    n_shops = max(1, round(items / cfg.items_per_shop)) if shops is None else shops
+    _check_positive("shops", n_shops)
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"seed == {seed!r}, must be an integer >= 0.")
+    return build_world(
+        np.random.default_rng([seed, 0]),
+        users=users, items=items, shops=n_shops, days=days, start=_parse_start(start), cfg=cfg,
+    )
+
+
+def simulate(
+    users: int,
+    items: int,
+    days: int,
+    seed: int = 0,
+    start: str | date = "2026-01-01",
+    *,
+    shops: int | None = None,
+    policy: Policy | None = None,
+    progress: bool = False,
+    config: WorldConfig | None = None,
+) -> SimulationReport:
+    """Simulate a marketplace and write its event log under ``$SHOPLAB_DATA/events``.
+
+    Args:
+        users: users in the world, including those who sign up during the window (≈ 25 %).
+            Most are idle on a given day: ≈ 0.07 requests per user-day, heavy-tailed.
+        items: items in the catalog at ``start``; ≈ 1.5 % more arrive every day.
+        days: days to simulate, starting at ``start`` (UTC).
+        seed: the same seed (and arguments) writes byte-identical files.
+        start: first day, a ``date`` or an ISO string.
+        shops: shops at ``start`` (default ``items / 40``); ≈ 0.5 % more open every day.
+        policy: decides per user and day the stage parameters (see ``shoplab.simulator.policy``);
+            ``None`` serves everyone with ``BASELINE``.
+        progress: show a Rich progress bar, one step per day.
+        config: the world's rates and shapes (default ``WorldConfig()``).
+
+    Returns:
+        Rows written per table, the window and the wall time.
+
+    Raises:
+        ValueError: a size is < 1, ``start`` is not a date, or the policy returns bad parameters.
+
+    Example:
+        >>> import os, tempfile
+        >>> os.environ["SHOPLAB_DATA"] = tempfile.mkdtemp()
+        >>> report = simulate(users=2_000, items=500, days=2, seed=1)
+        >>> report.days, report.impressions > 0
+        (2, True)
+    """
+    t0 = time.perf_counter()
+    cfg = config if config is not None else WorldConfig()
+    first_day = _parse_start(start)
+    world = world_of(users, items, days, seed, first_day, shops=shops, config=cfg)
+    _clear_previous()
+    nu, ns, ni = _write_dimensions(world)
+    counters = _Counters()
+    step = _progress_bar(progress, days)
+    # NumPy releases the GIL in its kernels: chunks of a day are served on parallel threads.
+    writer = _Writer(counters.rows)
+    try:
+        with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+            for d in range(days):
+                day = first_day + timedelta(days=d)
+                _simulate_day(seed, world, cfg, d, day, policy, counters, pool, writer)
+                step(day, counters)
+    finally:
+        writer.close()
+        step(None, counters)
+    r = counters.rows
+    return SimulationReport(
+        users=nu, shops=ns, items=ni,
+        requests=r["requests"], impressions=r["impressions"], clicks=r["clicks"],
+        orders=r["orders"], exposures=r["exposures"],
+        start=first_day, end=first_day + timedelta(days=days - 1), days=days,
+        seconds=time.perf_counter() - t0, seed=seed,
+        impressions_per_day=tuple(counters.impressions_per_day),
+    )
+
+
+def _progress_bar(enabled: bool, days: int) -> Callable[[date | None, _Counters], None]:
+    """A per-day Rich progress callback (``None`` day closes the bar); a no-op when disabled."""
+    if not enabled:
+        return lambda day, counters: None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(
+        TextColumn("[bold]simulate[/] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[impressions]:>12,} impressions"),
+        TimeElapsedColumn(),
+    )
+    task = bar.add_task("days", total=days, impressions=0)
+    bar.start()
+
+    def step(day: date | None, counters: _Counters) -> None:
+        if day is None:
+            bar.stop()
+            return
+        bar.update(task, advance=1, description=day.isoformat(),
+                   impressions=counters.rows["impressions"])
+
+    return step
+

@@ -1,0 +1,257 @@
+"""The baseline serving pipeline: recall → rank → mix, vectorized over a chunk of requests.
+
+Every array here is ``(requests, candidates)``; there is no loop over requests or candidates.
+
+- Recall fills ``recall_size`` candidate slots per request in three content-type queues (65 %
+  products, 25 % videos, 10 % live streams: a multi-queue recall, as real feeds have). Within
+  each queue a share ``recall_personal_share`` of the slots goes to the user's personal channels
+  (three preferred categories by preference weight, plus 30 % to the category of their last click:
+  personal history), the rest to the query's category on search (category match) or to all
+  categories on the feed (popularity). Slots are allocated to channels by quota, then each slot
+  draws an item from its channel's popularity table. Duplicates are possible at this stage, as in
+  any multi-channel recall, and removed before the list is built.
+- Rank scores candidates with ``rank_w_affinity`` × user-category affinity + ``rank_w_quality`` ×
+  the item's estimated quality + ``rank_w_price`` × price fit, a query-match bonus on search, and
+  an estimation error; it keeps the best ``2 × slots`` products and ``slots`` of each other type.
+- Mix fills the final list with content-type quotas (``mix_video_share``, ``mix_live_share`` of the
+  slots, remainder products), backfilling from the best remaining candidates when a type runs
+  short, then interleaves: ranker order, but at least one product between two video/live cards
+  whenever the list is long enough for that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+
+from shoplab.simulator.recall_index import GLOBAL, N_TYPES, RecallIndex, table_id
+from shoplab.simulator.world import N_CATEGORIES, World
+
+__all__ = ["QUEUE_SHARES", "Served", "affinity", "price_fit", "serve"]
+
+QUEUE_SHARES: Final = (0.65, 0.25, 0.10)
+"""Recall slots per content-type queue (product, video, live)."""
+_HISTORY_SHARE = 0.3  # share of personal slots for the last-click category, when there is one
+_AFFINITY_SCALE = np.float32(3.0)  # affinity ∈ [0, 1]; ×3 puts it on the scale of quality (sd≈1)
+_QUERY_MATCH = np.float32(2.0)  # search: an item of the query's category is relevant first
+_POOL_PER_SLOT = (2, 1, 1)  # candidates per slot the ranker hands the mixer, per type
+
+
+@dataclass(frozen=True)
+class Served:
+    """The impressions of a chunk: request row (within the chunk), item index, position."""
+
+    row: np.ndarray  # int64
+    item: np.ndarray  # int32
+    position: np.ndarray  # int32
+
+
+def affinity(world: World, user: np.ndarray, item_cat: np.ndarray) -> np.ndarray:
+    """User-category affinity ∈ [0, 1]: the preference weight of the item's category.
+
+    ``user`` broadcasts against ``item_cat`` (e.g. ``(n, 1)`` against ``(n, k)``).
+    """
+    aff = np.zeros(np.broadcast_shapes(user.shape, item_cat.shape), dtype=np.float32)
+    for k in range(world.user_pref_cat.shape[1]):  # 3 preference slots
+        match = world.user_pref_cat[user, k] == item_cat
+        aff += np.where(match, world.user_pref_w[user, k], np.float32(0.0))
+    return aff
+
+
+def price_fit(world: World, user: np.ndarray, item: np.ndarray) -> np.ndarray:
+    """How well an item's price suits the user: -½·(item price z - user price z)², ≤ 0."""
+    d = world.item_price_z[item] - world.user_price_z[user]
+    fit: np.ndarray = np.float32(-0.5) * d * d
+    return fit
+
+
+def queue_sizes(recall_size: int) -> tuple[int, int, int]:
+    """Recall slots per type queue for ``recall_size`` (each ≥ 1 when ``recall_size`` ≥ 3)."""
+    video = max(1, round(recall_size * QUEUE_SHARES[1])) if recall_size >= 3 else 0
+    live = max(1, round(recall_size * QUEUE_SHARES[2])) if recall_size >= 3 else 0
+    return recall_size - video - live, video, live
+
+
+def _channel_counts(
+    rng: np.random.Generator, world: World, user: np.ndarray, share: np.ndarray, size: int
+) -> np.ndarray:
+    """Slots per channel (pref 0, pref 1, pref 2, history, non-personal) of a ``size`` queue.
+
+    Quotas with randomized rounding, so expected counts are exact: personal = size × share.
+    """
+    n = len(user)
+    personal = np.floor(size * share + rng.random(n)).astype(np.int64)
+    personal = np.minimum(personal, size)
+    has_hist = world.last_click_cat[user] >= 0
+    hist = np.where(has_hist, np.floor(personal * _HISTORY_SHARE + rng.random(n)), 0)
+    hist = np.minimum(hist.astype(np.int64), personal)
+    prefs = personal - hist
+    w = world.user_pref_w[user].astype(np.float64)
+    c0 = np.minimum(np.floor(prefs * w[:, 0] + rng.random(n)).astype(np.int64), prefs)
+    c1 = np.minimum(np.floor(prefs * w[:, 1] + rng.random(n)).astype(np.int64), prefs - c0)
+    c2 = prefs - c0 - c1
+    return np.stack([c0, c1, c2, hist, size - personal], axis=1)
+
+
+def _recall(
+    rng: np.random.Generator,
+    world: World,
+    index: RecallIndex,
+    user: np.ndarray,
+    search: np.ndarray,
+    query_cat: np.ndarray,
+    personal_share: np.ndarray,
+    recall_size: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Candidates ``(n, recall_size)`` in type queues, and a uniform noise per candidate."""
+    n = len(user)
+    hist = world.last_click_cat[user]
+    channel_cat = np.concatenate(
+        [
+            world.user_pref_cat[user].astype(np.int16),
+            np.where(hist >= 0, hist, 0).astype(np.int16)[:, None],
+            np.where(search, query_cat, GLOBAL).astype(np.int16)[:, None],
+        ],
+        axis=1,
+    )  # (n, 5)
+    offsets, sizes, counts = [], [], []
+    for t, q in enumerate(queue_sizes(recall_size)):
+        if q == 0:
+            continue
+        tables = table_id(channel_cat, t)
+        offsets.append(index.offset[tables].astype(np.int32))  # tables < 2^31 slots: int32
+        sizes.append(index.size[tables].astype(np.int32))
+        counts.append(_channel_counts(rng, world, user, personal_share, q))
+    # Lay the slots out request by request, queue by queue, channel by channel: one np.repeat
+    # per column instead of per-slot channel arithmetic.
+    reps = np.stack(counts, axis=1).reshape(-1)
+    off = np.repeat(np.stack(offsets, axis=1).reshape(-1), reps)
+    size = np.repeat(np.stack(sizes, axis=1).reshape(-1), reps)
+    r = rng.random(len(off))
+    r *= size
+    # frac(r · size) is uniform on [0, 1) and independent of the slot drawn: reuse it as the
+    # ranker's estimation noise instead of drawing a second (n, recall_size) array.
+    frac, whole = np.modf(r)
+    del r
+    off += whole.astype(np.int32)
+    cand = index.items[off]
+    noise = frac.astype(np.float32)
+    return cand.reshape(n, recall_size), noise.reshape(n, recall_size)
+
+
+def serve(
+    rng: np.random.Generator,
+    world: World,
+    index: RecallIndex,
+    *,
+    user: np.ndarray,
+    search: np.ndarray,
+    query_cat: np.ndarray,
+    slots: np.ndarray,
+    params: dict[str, np.ndarray],
+    recall_size: int,
+    rank_noise: float,
+) -> Served:
+    """Serve a chunk of requests that share ``recall_size``; ``params`` are per request."""
+    n = len(user)
+    cand, noise = _recall(
+        rng, world, index, user, search, query_cat, params["recall_personal_share"], recall_size
+    )
+    # Category part of the score as a per-request table (n, 24): one gather per candidate
+    # instead of three comparisons (affinity) and one more (query match).
+    rows = np.arange(n)
+    cat_score = np.zeros((n, N_CATEGORIES), dtype=np.float32)
+    w_aff = params["rank_w_affinity"].astype(np.float32) * _AFFINITY_SCALE
+    for k in range(world.user_pref_cat.shape[1]):  # one preference slot at a time: no repeats
+        cat_score[rows, world.user_pref_cat[user, k]] += w_aff * world.user_pref_w[user, k]
+    cat_score[rows[search], query_cat[search]] += _QUERY_MATCH
+    flat = (rows * N_CATEGORIES).astype(np.int32)[:, None] + world.item_cat[cand]
+    score = cat_score.reshape(-1)[flat]
+    del flat
+    score += params["rank_w_quality"].astype(np.float32)[:, None] * world.item_quality_est[cand]
+    score += params["rank_w_price"].astype(np.float32)[:, None] * price_fit(
+        world, user[:, None], cand
+    )
+    score += noise * np.float32(rank_noise)
+    del noise
+
+    # Rank: the best few per type queue (argpartition within each queue: O(candidates)).
+    n_slots = int(slots.max(initial=1))
+    picks, lo = [], 0
+    for q, per_slot in zip(queue_sizes(recall_size), _POOL_PER_SLOT, strict=True):
+        k = min(q, per_slot * n_slots)
+        if k > 0:
+            if k < q:
+                part = np.argpartition(-score[:, lo : lo + q], k - 1, axis=1)[:, :k]
+                picks.append(part + lo)
+            else:
+                picks.append(np.broadcast_to(np.arange(lo, lo + q), (n, q)))
+        lo += q
+    pool = np.concatenate(picks, axis=1)
+    cand = np.take_along_axis(cand, pool, axis=1)
+    score = np.take_along_axis(score, pool, axis=1)
+    # Drop duplicate items (the same item recalled by two channels), then sort by score.
+    by_item = np.argsort(cand, axis=1, kind="stable")
+    cand = np.take_along_axis(cand, by_item, axis=1)
+    score = np.take_along_axis(score, by_item, axis=1)
+    dup = np.zeros(cand.shape, dtype=bool)
+    dup[:, 1:] = cand[:, 1:] == cand[:, :-1]
+    score[dup] = -np.inf
+    by_score = np.argsort(-score, axis=1, kind="stable")
+    cand = np.take_along_axis(cand, by_score, axis=1)
+    valid = np.isfinite(np.take_along_axis(score, by_score, axis=1))
+
+    # Mix: per-type quotas of the slots, randomized rounding so shares hold on average.
+    ctype = world.item_type[cand]
+    slots_f = slots.astype(np.float64)
+    q_video = np.floor(slots_f * params["mix_video_share"] + rng.random(n)).astype(np.int64)
+    q_live = np.floor(slots_f * params["mix_live_share"] + rng.random(n)).astype(np.int64)
+    q_live = np.minimum(q_live, slots)
+    q_video = np.minimum(q_video, slots - q_live)
+    quota = np.stack([slots - q_video - q_live, q_video, q_live], axis=1)
+    keep = np.zeros(cand.shape, dtype=bool)
+    for t in range(N_TYPES):  # product, video, live
+        is_t = (ctype == t) & valid
+        keep |= is_t & (np.cumsum(is_t, axis=1) <= quota[:, t : t + 1])
+    rest = valid & ~keep
+    short = slots - keep.sum(axis=1)
+    final = keep | (rest & (np.cumsum(rest, axis=1) <= short[:, None]))
+    position = _interleave(final, ctype)
+    row, col = np.nonzero(final)
+    return Served(row=row, item=cand[row, col], position=position[row, col])
+
+
+def _interleave(final: np.ndarray, ctype: np.ndarray) -> np.ndarray:
+    """Positions of the chosen candidates: ranker order, but video/live cards kept apart.
+
+    A feed shows at least one product between two video or live cards whenever the list has
+    room for that (2·cards - 1 ≤ length); cards move down as little as needed (and up only when
+    the end of the list is reached), products fill the other slots in ranker order.
+    ``final`` and ``ctype`` are ``(n, pool)`` in ranker order; the result is -1 where not chosen.
+
+    Card j (0-based among cards) at natural position a_j goes to
+    b_j = min(g·j + max_{i≤j}(a_i - g·i), length - 1 - g·(cards - 1 - j)) with gap g = 2: the
+    smallest positions ≥ a_j that keep the gap, capped so that the later cards still fit.
+    """
+    n, width = final.shape
+    natural = np.cumsum(final, axis=1) - 1
+    card = final & (ctype != 0)
+    j = np.cumsum(card, axis=1) - 1
+    n_cards = card.sum(axis=1)[:, None]
+    length = final.sum(axis=1)[:, None]
+    gap = np.where(2 * n_cards - 1 <= length, 2, 1)
+    floor = np.maximum.accumulate(np.where(card, natural - gap * j, -width), axis=1)
+    placed = np.minimum(gap * j + floor, length - 1 - gap * (n_cards - 1 - j))
+    position = np.full(final.shape, -1, dtype=np.int32)
+    position[card] = placed[card]
+    # Products take the free slots in order: the k-th product of a row gets its k-th free slot
+    # (row-major np.nonzero lists both in the same row order, with equal counts per row).
+    free = np.arange(width)[None, :] < length
+    c_row, c_col = np.nonzero(card)
+    free[c_row, position[c_row, c_col]] = False
+    _, free_pos = np.nonzero(free)
+    p_row, p_col = np.nonzero(final & ~card)
+    position[p_row, p_col] = free_pos
+    return position
