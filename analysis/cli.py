@@ -2,8 +2,118 @@
 
 from __future__ import annotations
 
+from datetime import date
+from typing import Annotated
+
 import typer
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to the ``shoplab`` app."""
+    """Add ``shoplab analyze`` and ``shoplab power``."""
+
+    @app.command("analyze")
+    def analyze_cmd(
+        experiment: Annotated[str, typer.Argument(help="Experiment key (experiments/configs).")],
+        fmt: Annotated[str, typer.Option("--format", help="table | json | markdown")] = "table",
+        as_of: Annotated[
+            str | None, typer.Option("--as-of", help="Analyse data up to the end of DATE (UTC).")
+        ] = None,
+        segment: Annotated[
+            str | None,
+            typer.Option("--segment", help="content_type | country | platform | user_type"),
+        ] = None,
+        no_cuped: Annotated[bool, typer.Option("--no-cuped", help="Turn CUPED off.")] = False,
+        daily: Annotated[
+            bool | None,
+            typer.Option(
+                "--daily/--no-daily",
+                help="Daily cumulative series (default: only up to 2M units).",
+            ),
+        ] = None,
+    ) -> None:
+        """Analyse EXPERIMENT: scorecard with CIs, CUPED, SRM, Holm, always-valid intervals."""
+        from rich.console import Console
+
+        from analysis.engine import UnknownExperimentError, analyze
+        from analysis.metrics import UnknownMetricError
+        from analysis.render import render_markdown, render_rich
+        from analysis.scorecard import save_scorecard
+
+        if fmt not in ("table", "json", "markdown"):
+            raise typer.BadParameter(f"--format == {fmt!r}, must be table, json or markdown.")
+        as_of_day = None
+        if as_of is not None:
+            try:
+                as_of_day = date.fromisoformat(as_of)
+            except ValueError:
+                raise typer.BadParameter(
+                    f"--as-of == {as_of!r}, must be an ISO date like 2026-01-21."
+                ) from None
+        console = Console(stderr=fmt != "table")
+        try:
+            with console.status(f"analysing {experiment}…"):
+                card = analyze(
+                    experiment,
+                    as_of=as_of_day,
+                    segment=segment,  # type: ignore[arg-type]
+                    cuped=not no_cuped,
+                    daily=daily,
+                )
+        except (UnknownExperimentError, UnknownMetricError, ValueError, FileNotFoundError) as exc:
+            Console(stderr=True).print(f"[red]error:[/] {exc}")
+            raise typer.Exit(2) from None
+        path = save_scorecard(card)
+        if fmt == "json":
+            typer.echo(card.model_dump_json(indent=1))
+        elif fmt == "markdown":
+            typer.echo(render_markdown(card))
+        else:
+            for part in render_rich(card):
+                console.print(part)
+            console.print(f"[dim]saved {path}[/]")
+        if not card.trustworthy:
+            Console(stderr=True).print(
+                "[bold red]UNTRUSTWORTHY scorecard: sample-ratio mismatch (see warning above).[/]"
+            )
+
+    @app.command("power")
+    def power_cmd(
+        metric: Annotated[str, typer.Option("--metric", help="Catalog metric name.")],
+        traffic: Annotated[float, typer.Option("--traffic", help="Share of users, (0, 1].")],
+        days: Annotated[int, typer.Option("--days", help="Planned duration in days.")],
+        alpha: Annotated[float, typer.Option("--alpha")] = 0.05,
+        target_power: Annotated[float, typer.Option("--power")] = 0.8,
+        variants: Annotated[int, typer.Option("--variants")] = 2,
+    ) -> None:
+        """Minimum detectable effect of METRIC from the variance of the latest DAYS of traffic."""
+        from rich.console import Console
+        from rich.table import Table
+
+        from analysis.metrics import UnknownMetricError
+        from analysis.power import power
+
+        console = Console()
+        try:
+            with console.status("measuring variance…"):
+                r = power(metric, traffic, days, alpha=alpha, power=target_power, variants=variants)
+        except (UnknownMetricError, ValueError, FileNotFoundError) as exc:
+            Console(stderr=True).print(f"[red]error:[/] {exc}")
+            raise typer.Exit(2) from None
+        t = Table(
+            title=f"power: {metric}, traffic {traffic:g}, {days} days, "
+            f"alpha {alpha:g}, power {target_power:g}"
+        )
+        t.add_column("quantity")
+        t.add_column("value", justify="right")
+        for k, v in (
+            ("active users in window", f"{r.active_units:,}"),
+            ("units per variant", f"{r.units_per_variant:,}"),
+            ("baseline", f"{r.baseline:.4g}"),
+            ("per-unit sd", f"{r.sd:.4g}"),
+            ("MDE (absolute)", f"{r.mde_abs:.4g}"),
+            ("MDE (relative)", f"{r.mde_rel:.2%}"),
+            ("CUPED variance reduction", f"{r.variance_reduction:.1%}"),
+            ("MDE with CUPED (relative)", f"{r.mde_rel_cuped:.2%}"),
+        ):
+            t.add_row(k, v)
+        console.print(t)

@@ -1,0 +1,132 @@
+"""Scorecard → Rich table (terminal) and Markdown (PRs, wikis). The SRM warning comes first in both.
+
+Numbers: values with 4 significant digits, effects with a sign, relative effects in %, p-values in
+scientific notation below 1e-3 so that 3e-12 is not shown as 0.000.
+"""
+
+from __future__ import annotations
+
+from analysis.scorecard import MetricRow, Scorecard
+
+__all__ = ["render_markdown", "render_rich"]
+
+_HEAD = (
+    "metric",
+    "variant",
+    "control",
+    "treatment",
+    "abs effect [95% CI]",
+    "rel effect [95% CI]",
+    "p",
+    "p adj",
+    "CUPED var.red.",
+    "always-valid CI",
+    "status",
+)
+
+
+def _n(x: float | None) -> str:
+    return "—" if x is None else f"{x:.4g}"
+
+
+def _p(x: float | None) -> str:
+    if x is None:
+        return "—"
+    return f"{x:.1e}" if x < 1e-3 else f"{x:.3f}"
+
+
+def _cells(r: MetricRow) -> list[str]:
+    abs_ci = (
+        "—"
+        if r.abs_effect is None
+        else (f"{r.abs_effect:+.4g} [{_n(r.abs_ci_lower)}, {_n(r.abs_ci_upper)}]")
+    )
+    rel_ci = (
+        "—"
+        if r.rel_effect is None
+        else (
+            f"{r.rel_effect:+.2%} [{r.rel_ci_lower:+.2%}, {r.rel_ci_upper:+.2%}]"
+            if r.rel_ci_lower is not None and r.rel_ci_upper is not None
+            else f"{r.rel_effect:+.2%}"
+        )
+    )
+    cs = "—" if r.cs_lower is None else f"[{_n(r.cs_lower)}, {_n(r.cs_upper)}]"
+    vr = "off" if not r.cuped else f"{(r.variance_reduction or 0.0):.1%}"
+    status = r.status if not r.detail else f"{r.status}: {r.detail}"
+    label = r.metric if r.role == "business" else f"{r.metric} ({r.role})"
+    return [
+        label,
+        r.variant,
+        _n(r.control_value),
+        _n(r.treatment_value),
+        abs_ci,
+        rel_ci,
+        _p(r.pvalue),
+        _p(r.adjusted_pvalue),
+        vr,
+        cs,
+        status,
+    ]
+
+
+def _header_lines(card: Scorecard) -> list[str]:
+    lines = list(card.warnings)
+    units = ", ".join(f"{v.key}: {v.units:,} (w={v.weight:g})" for v in card.variants)
+    lines.append(
+        f"{card.experiment} (layer {card.layer}) window {card.start:%Y-%m-%d %H:%M} → "
+        f"{card.window_end:%Y-%m-%d %H:%M} UTC; units {units}; SRM p = {_p(card.srm.pvalue)}"
+    )
+    return lines
+
+
+def render_markdown(card: Scorecard) -> str:
+    """Markdown: warnings (bold) first, then the metric table and any segment table."""
+    out = []
+    for w in card.warnings:
+        out.append(f"> **⚠ {w}**\n")
+    out.append(f"## Scorecard: {card.experiment}\n")
+    out.append(_header_lines(card)[-1] + "\n")
+    out.append("| " + " | ".join(_HEAD) + " |")
+    out.append("|" + "---|" * len(_HEAD))
+    for r in card.rows:
+        out.append("| " + " | ".join(_cells(r)) + " |")
+    if card.segments:
+        out.append(
+            f"\n### By {card.segment_dimension} (p adj: Benjamini–Hochberg across segments)\n"
+        )
+        head = ("segment", *_HEAD)
+        out.append("| " + " | ".join(head) + " |")
+        out.append("|" + "---|" * len(head))
+        for s in card.segments:
+            out.append("| " + " | ".join([s.segment, *_cells(s)]) + " |")
+    out.append(
+        f"\np adj: Holm across primary and secondary metrics. Always-valid CI: "
+        f"{card.sequential.method}, N* = {card.sequential.tuning_n:,}."
+    )
+    return "\n".join(out) + "\n"
+
+
+def render_rich(card: Scorecard) -> list[object]:
+    """Rich renderables (panel for warnings, tables) to print with ``Console.print``."""
+    from rich.panel import Panel
+    from rich.table import Table
+
+    parts: list[object] = []
+    if card.warnings:
+        style = "bold white on red" if not card.trustworthy else "yellow"
+        parts.append(Panel("\n".join(card.warnings), title="WARNING", style=style))
+    t = Table(title=_header_lines(card)[-1], show_lines=False)
+    for h in _HEAD:
+        t.add_column(h, overflow="fold")
+    for r in card.rows:
+        sig = r.pvalue is not None and r.pvalue < card.alpha and r.status == "ok"
+        t.add_row(*_cells(r), style="bold" if sig else None)
+    parts.append(t)
+    if card.segments:
+        s_t = Table(title=f"by {card.segment_dimension} (p adj: BH across segments)")
+        for h in ("segment", *_HEAD):
+            s_t.add_column(h, overflow="fold")
+        for s in card.segments:
+            s_t.add_row(s.segment, *_cells(s))
+        parts.append(s_t)
+    return parts

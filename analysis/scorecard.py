@@ -1,0 +1,235 @@
+"""The Scorecard: what an analysis returns, stores as JSON and the dashboard reads.
+
+snake_case fields, floats or ``None`` (never NaN: a value that cannot be computed is ``None`` and
+the row's ``status`` says why). ``Scorecard.model_json_schema()`` is the exported schema
+(``scorecard_schema()``). Scorecards are cached under ``shoplab.paths.scorecards_dir()`` as
+``<experiment>.json``; loading one is a JSON parse of a few hundred rows, independent of how many
+units the experiment had.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from shoplab import paths
+
+__all__ = [
+    "STATUSES",
+    "DailyPoint",
+    "MetricRow",
+    "RowStatus",
+    "Scorecard",
+    "ScorecardNotFoundError",
+    "SegmentRow",
+    "SequentialInfo",
+    "SrmInfo",
+    "VariantInfo",
+    "load_scorecard",
+    "save_scorecard",
+    "scorecard_path",
+    "scorecard_schema",
+]
+
+RowStatus = Literal[
+    "ok",
+    "no_data",
+    "too_few_units",
+    "zero_denominator",
+    "zero_variance",
+    "zero_baseline",
+    "error",
+]
+STATUSES: tuple[str, ...] = RowStatus.__args__  # type: ignore[attr-defined]
+"""Row statuses:
+
+- ok: everything computed.
+- no_data: a variant has no units (or no exposures at all).
+- too_few_units: a variant has fewer than 2 units; no variance.
+- zero_denominator: a ratio metric's denominator sums to 0 in a variant (e.g. CVR with no clicks).
+- zero_variance: the effect's standard error is 0 (a constant metric); no test.
+- zero_baseline: the control value is 0, so the relative effect is undefined; absolute effect
+  and its test are still reported.
+- error: an unexpected failure for this metric only; ``detail`` holds the message.
+"""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nan(cls, v: Any) -> Any:
+        # A NaN in JSON is not portable and hides why a value is missing: make it None.
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        return v
+
+
+class VariantInfo(_Model):
+    """A variant as configured, with its observed unit count."""
+
+    key: str
+    weight: float
+    units: int
+
+
+class SrmInfo(_Model):
+    """Sample-ratio-mismatch χ² test against the configured weights."""
+
+    chi2: float | None
+    pvalue: float
+    threshold: float
+    mismatch: bool
+    observed: dict[str, int]
+    expected: dict[str, float]
+    multi_variant_units: int = Field(description="units exposed to two or more variants; excluded")
+
+
+class SequentialInfo(_Model):
+    """How the always-valid intervals (``cs_lower`` / ``cs_upper``) were computed."""
+
+    method: str = "asymptotic confidence sequence (Waudby-Smith et al. 2024), normal mixture"
+    alpha: float
+    tuning_n: int
+    rho: float
+
+
+class MetricRow(_Model):
+    """One metric × treatment variant."""
+
+    metric: str
+    role: str
+    kind: str
+    variant: str
+    status: RowStatus
+    detail: str = ""
+    n_control: int
+    n_treatment: int
+    control_value: float | None = None
+    treatment_value: float | None = None
+    abs_effect: float | None = None
+    abs_ci_lower: float | None = None
+    abs_ci_upper: float | None = None
+    rel_effect: float | None = None
+    rel_ci_lower: float | None = None
+    rel_ci_upper: float | None = None
+    pvalue: float | None = None
+    adjusted_pvalue: float | None = Field(
+        None, description="Holm across primary+secondary metrics; BH across segments in segments"
+    )
+    test: str = ""
+    cuped: bool = False
+    variance_reduction: float | None = None
+    cs_lower: float | None = None
+    cs_upper: float | None = None
+    winsorize_cap: float | None = None
+
+
+class SegmentRow(MetricRow):
+    """A MetricRow within one segment of a breakdown."""
+
+    dimension: str
+    segment: str
+
+
+class DailyPoint(_Model):
+    """Cumulative effect up to the end of ``day`` with its fixed-horizon and always-valid CIs."""
+
+    metric: str
+    variant: str
+    day: date
+    status: RowStatus
+    n_control: int
+    n_treatment: int
+    abs_effect: float | None = None
+    abs_ci_lower: float | None = None
+    abs_ci_upper: float | None = None
+    cs_lower: float | None = None
+    cs_upper: float | None = None
+    pvalue: float | None = None
+
+
+class Scorecard(_Model):
+    """The analysis of one experiment as of one instant.
+
+    ``trustworthy`` is False when the SRM test fails (p < 0.001); every renderer then prints the
+    warning above the table.
+    """
+
+    experiment: str
+    layer: str
+    control: str
+    variants: list[VariantInfo]
+    start: datetime
+    end: datetime
+    as_of: datetime
+    window_end: datetime
+    pre_period_start: datetime
+    generated_at: datetime
+    alpha: float
+    cuped: bool
+    primary_metric: str
+    trustworthy: bool
+    warnings: list[str]
+    srm: SrmInfo
+    sequential: SequentialInfo
+    rows: list[MetricRow]
+    segment_dimension: str | None = None
+    segments: list[SegmentRow] = []
+    daily: list[DailyPoint] = []
+
+    def row(self, metric: str, variant: str | None = None) -> MetricRow:
+        """The row of ``metric`` (for ``variant``, default the first treatment).
+
+        Raises:
+            KeyError: no such row.
+        """
+        for r in self.rows:
+            if r.metric == metric and (variant is None or r.variant == variant):
+                return r
+        raise KeyError(f"metric == {metric!r}, variant == {variant!r}: not in this scorecard.")
+
+
+class ScorecardNotFoundError(FileNotFoundError):
+    """No cached scorecard for an experiment."""
+
+
+def scorecard_schema() -> dict[str, Any]:
+    """JSON schema of :class:`Scorecard` (what the dashboard and other tools code against)."""
+    return Scorecard.model_json_schema()
+
+
+def scorecard_path(experiment: str) -> Path:
+    """``<scorecards_dir>/<experiment>.json``."""
+    return paths.scorecards_dir() / f"{experiment}.json"
+
+
+def save_scorecard(card: Scorecard) -> Path:
+    """Write ``card`` as JSON (atomically: a reader never sees half a file)."""
+    path = scorecard_path(card.experiment)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(card.model_dump_json(indent=1))
+    tmp.replace(path)
+    return path
+
+
+def load_scorecard(experiment: str) -> Scorecard:
+    """Load the cached scorecard of ``experiment``.
+
+    Raises:
+        ScorecardNotFoundError: none cached (run ``shoplab analyze EXPERIMENT`` first).
+    """
+    path = scorecard_path(experiment)
+    if not path.is_file():
+        raise ScorecardNotFoundError(
+            f"no scorecard for experiment == {experiment!r} at {path}; "
+            f"run `shoplab analyze {experiment}` first."
+        )
+    return Scorecard.model_validate(json.loads(path.read_text()))

@@ -1,0 +1,224 @@
+"""Sufficient statistics and two-sample effect estimates: delta method, CUPED, Welch / z tests.
+
+Every metric is treated as a ratio of per-unit means, r = mean(num) / mean(den): a ``mean`` metric
+has den ≡ 1, a ``proportion`` has num = 1[x > 0] and den ≡ 1. One code path then covers all
+three, and the delta method collapses to the textbook variance when den is constant.
+
+The statistics see only :class:`SufficientStatistic` (n, Σv, Σvvᵀ over the variables
+``(num, den, pre_num, pre_den)``), never rows, like GrowthBook's ``SampleMeanStatistic`` /
+``RatioStatistic``. All arrays may carry leading batch axes (e.g. 1,000 A/A replications), so the
+same functions serve one scorecard and a vectorized calibration audit.
+
+CUPED (Deng et al. 2013) for ratio metrics uses the linearized form: with gradients g of num/den
+and h of pre_num/pre_den, θ = Σ_v (n_v−1)·gᵀ C_v[y,c] h / Σ_v (n_v−1)·hᵀ C_v[c,c] h, the pooled
+within-variant regression slope. For mean metrics this is exactly the OLS coefficient of the
+centered covariate in ``y ~ treatment + (c − c̄)``, so the CUPED estimate equals that OLS estimate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import stats as sps
+
+__all__ = [
+    "VARIABLES",
+    "Effect",
+    "SufficientStatistic",
+    "Test",
+    "two_sample_effect",
+]
+
+Test = Literal["welch", "z"]
+FloatArray = NDArray[np.float64]
+
+VARIABLES: tuple[str, str, str, str] = ("num", "den", "pre_num", "pre_den")
+"""Order of the variables inside a :class:`SufficientStatistic`."""
+
+
+@dataclass(frozen=True)
+class SufficientStatistic:
+    """What one variant contributes: n, Σv and Σvvᵀ over ``VARIABLES``.
+
+    Attributes:
+        n: number of units, shape ``batch``.
+        sums: Σ v over units, shape ``batch + (4,)``.
+        sum_products: Σ v vᵀ over units, shape ``batch + (4, 4)``.
+    """
+
+    n: FloatArray
+    sums: FloatArray
+    sum_products: FloatArray
+
+    @classmethod
+    def from_units(cls, values: FloatArray) -> SufficientStatistic:
+        """Reduce a (units × 4) array; used by tests as an independent oracle and by small paths."""
+        v = np.asarray(values, dtype=np.float64)
+        return cls(np.asarray(float(v.shape[0])), v.sum(axis=0), v.T @ v)
+
+    def means(self) -> FloatArray:
+        """Per-variable means (NaN where n == 0)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return self.sums / self.n[..., None]
+
+    def covariance(self, ddof: int) -> FloatArray:
+        """Sample covariance of the variables with ``ddof`` (NaN where n <= ddof)."""
+        n = self.n[..., None, None]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            outer = self.sums[..., :, None] * self.sums[..., None, :] / n
+            return (self.sum_products - outer) / (n - ddof)
+
+
+@dataclass(frozen=True)
+class Effect:
+    """Two-sample effect of treatment vs control (arrays with the batch shape).
+
+    Attributes:
+        control_value, treatment_value: the metric per variant (unadjusted).
+        abs_effect: treatment − control (CUPED-adjusted when ``theta`` != 0).
+        abs_se: its standard error.
+        rel_effect: abs_effect / |control_value|: the sign follows the effect also when the
+            baseline is negative (a refund-heavy GMV of −10 → −5 is a +50 % lift).
+        rel_se: delta-method standard error of ``rel_effect``.
+        df: degrees of freedom (Welch–Satterthwaite, or inf for a z-test).
+        pvalue: two-sided p-value of abs_effect == 0.
+        ci_lower, ci_upper, rel_ci_lower, rel_ci_upper: two-sided (1 − alpha) intervals.
+        theta: CUPED coefficient (0 without CUPED).
+        variance_reduction: 1 − Var(adjusted) / Var(unadjusted) of abs_effect (0 without CUPED).
+    """
+
+    control_value: FloatArray
+    treatment_value: FloatArray
+    abs_effect: FloatArray
+    abs_se: FloatArray
+    rel_effect: FloatArray
+    rel_se: FloatArray
+    df: FloatArray
+    pvalue: FloatArray
+    ci_lower: FloatArray
+    ci_upper: FloatArray
+    rel_ci_lower: FloatArray
+    rel_ci_upper: FloatArray
+    theta: FloatArray
+    variance_reduction: FloatArray
+
+
+def _quad(a: FloatArray, m: FloatArray, b: FloatArray) -> FloatArray:
+    """aᵀ M b over batch axes."""
+    return np.asarray(np.einsum("...i,...ij,...j->...", a, m, b), dtype=np.float64)
+
+
+def _linearized(stat: SufficientStatistic, ddof: int) -> tuple[FloatArray, ...]:
+    """Ratio, pre ratio and the (co)variances of their per-unit linearizations (not / n)."""
+    m = stat.means()
+    c = stat.covariance(ddof)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = m[..., 0] / m[..., 1]
+        rc = m[..., 2] / m[..., 3]
+        g = np.stack([1.0 / m[..., 1], -m[..., 0] / m[..., 1] ** 2], axis=-1)
+        h = np.stack([1.0 / m[..., 3], -m[..., 2] / m[..., 3] ** 2], axis=-1)
+    var_y = _quad(g, c[..., :2, :2], g)
+    var_c = _quad(h, c[..., 2:, 2:], h)
+    cov_yc = _quad(g, c[..., :2, 2:], h)
+    return r, rc, var_y, var_c, cov_yc
+
+
+def two_sample_effect(
+    control: SufficientStatistic,
+    treatment: SufficientStatistic,
+    *,
+    test: Test = "welch",
+    ddof: int = 1,
+    cuped: bool = False,
+    alpha: float = 0.05,
+) -> Effect:
+    """Absolute and relative effect of ``treatment`` vs ``control`` with tests and intervals.
+
+    Args:
+        control, treatment: sufficient statistics (same batch shape).
+        test: ``welch`` (t with Welch–Satterthwaite df; mean metrics) or ``z`` (normal; ratio and
+            proportion metrics, where n is large and the df are not defined).
+        ddof: 1 for the sample variance (Welch, delta method); 0 for proportions, which makes the
+            variance p(1 − p), the Wald form statsmodels uses.
+        cuped: adjust with the pre-period variables (``pre_num`` / ``pre_den``).
+        alpha: 1 − confidence level of the intervals.
+
+    Returns:
+        An :class:`Effect`; degenerate inputs give NaN/inf entries that the caller maps to a status
+        (see ``analysis.engine``), never silently.
+
+    Example:
+        >>> import numpy as np
+        >>> one = np.ones(3)
+        >>> c = SufficientStatistic.from_units(np.c_[[1.0, 2.0, 3.0], one, one, one])
+        >>> t = SufficientStatistic.from_units(np.c_[[2.0, 3.0, 4.0], one, one, one])
+        >>> float(two_sample_effect(c, t).abs_effect), float(two_sample_effect(c, t).rel_effect)
+        (1.0, 0.5)
+    """
+    n_c, n_t = np.asarray(control.n, float), np.asarray(treatment.n, float)
+    r_c, rc_c, vy_c, vc_c, cyc_c = _linearized(control, ddof)
+    r_t, rc_t, vy_t, vc_t, cyc_t = _linearized(treatment, ddof)
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if cuped:
+            num = (n_c - 1) * cyc_c + (n_t - 1) * cyc_t
+            den = (n_c - 1) * vc_c + (n_t - 1) * vc_t
+            # No pre-period variance (no history at all): θ = 0, i.e. plain estimate.
+            theta = np.where(np.isfinite(den) & (den > 0), num / den, 0.0)
+            theta = np.where(np.isfinite(theta), theta, 0.0)
+        else:
+            theta = np.zeros(np.broadcast(n_c, n_t).shape)
+        var_c_unadj = vy_c / n_c
+        var_t_unadj = vy_t / n_t
+        on = theta != 0
+        # where θ = 0 the covariate terms are skipped, so an undefined pre-period (no history,
+        # pre_den = 0 → NaN ratios) cannot leak NaN into an unadjusted estimate
+        pre_c = np.where(on, rc_c, 0.0)
+        pre_t = np.where(on, rc_t, 0.0)
+        cov_rrc_c = np.where(on, cyc_c / n_c, 0.0)
+        cov_rrc_t = np.where(on, cyc_t / n_t, 0.0)
+        var_a_c = var_c_unadj + theta**2 * np.where(on, vc_c / n_c, 0.0) - 2 * theta * cov_rrc_c
+        var_a_t = var_t_unadj + theta**2 * np.where(on, vc_t / n_t, 0.0) - 2 * theta * cov_rrc_t
+        abs_effect = (r_t - r_c) - theta * (pre_t - pre_c)
+        var_abs = var_a_c + var_a_t
+        abs_se = np.sqrt(var_abs)
+        variance_reduction = 1.0 - var_abs / (var_c_unadj + var_t_unadj)
+
+        if test == "welch":
+            df = var_abs**2 / (var_a_c**2 / (n_c - 1) + var_a_t**2 / (n_t - 1))
+        else:
+            df = np.full_like(abs_effect, np.inf, dtype=float)
+        stat = abs_effect / abs_se
+        pvalue = 2.0 * sps.t.sf(np.abs(stat), df)
+        q = sps.t.ppf(1.0 - alpha / 2.0, df)
+
+        base = np.abs(r_c)
+        rel = abs_effect / base
+        cov_ac_rc = var_c_unadj - theta * cov_rrc_c  # Cov(r_c − θ·pre_c, r_c)
+        var_rel = (
+            var_abs / r_c**2
+            + abs_effect**2 * var_c_unadj / r_c**4
+            + 2.0 * abs_effect * np.sign(r_c) * cov_ac_rc / (base * r_c**2)
+        )
+        rel_se = np.sqrt(np.maximum(var_rel, 0.0))
+        z = sps.norm.ppf(1.0 - alpha / 2.0)
+
+    return Effect(
+        control_value=r_c,
+        treatment_value=r_t,
+        abs_effect=abs_effect,
+        abs_se=abs_se,
+        rel_effect=rel,
+        rel_se=rel_se,
+        df=df,
+        pvalue=pvalue,
+        ci_lower=abs_effect - q * abs_se,
+        ci_upper=abs_effect + q * abs_se,
+        rel_ci_lower=rel - z * rel_se,
+        rel_ci_upper=rel + z * rel_se,
+        theta=theta,
+        variance_reduction=np.where(on, variance_reduction, 0.0),
+    )
