@@ -1,0 +1,59 @@
+"""Feast registry and online-store classes whose paths are relative to the data root.
+
+``feature_store.yaml`` names these classes so that the registry (``feast/registry.db``) and the
+SQLite online store (``feast/online.db``) follow ``$SHOPLAB_DATA`` like every other generated file,
+with the same default when it is unset (see :mod:`shoplab.features._root`). Scaling out stays a
+config change: swap the class for ``redis`` / a ``sql`` registry.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from feast.infra.online_stores.sqlite import SqliteOnlineStore, SqliteOnlineStoreConfig
+from feast.infra.registry.file import FileRegistryStore
+from feast.repo_config import RegistryConfig, RepoConfig
+from pydantic import StrictStr
+
+from shoplab.features._root import feast_data_root
+
+__all__ = [
+    "DataRootRegistryStore",
+    "DataRootSqliteOnlineStore",
+    "DataRootSqliteOnlineStoreConfig",
+]
+
+
+def _under_root(path: str) -> Path:
+    p = Path(path)
+    return p if p.is_absolute() else feast_data_root() / p
+
+
+class DataRootRegistryStore(FileRegistryStore):
+    """Feast's file registry with a path relative to the data root instead of the repo."""
+
+    def __init__(self, registry_config: RegistryConfig, repo_path: Path) -> None:
+        super().__init__(registry_config, repo_path)
+        self._filepath = _under_root(registry_config.path)
+        # FileRegistryStore creates only the last folder (mkdir without parents).
+        self._filepath.parent.mkdir(parents=True, exist_ok=True)
+
+
+class DataRootSqliteOnlineStoreConfig(SqliteOnlineStoreConfig):
+    """Config of :class:`DataRootSqliteOnlineStore`: ``path`` is relative to the data root."""
+
+    type: Literal["shoplab.features._stores.DataRootSqliteOnlineStore"] = (  # type: ignore[assignment]
+        "shoplab.features._stores.DataRootSqliteOnlineStore"
+    )
+    path: StrictStr = "feast/online.db"
+
+
+class DataRootSqliteOnlineStore(SqliteOnlineStore):
+    """Feast's SQLite online store with its file under the data root."""
+
+    @staticmethod
+    def _get_db_path(config: RepoConfig) -> str:
+        path = _under_root(config.online_store.path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return str(path)
