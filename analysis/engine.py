@@ -16,6 +16,7 @@ from statsmodels.stats.multitest import multipletests
 from analysis.daily import daily_points
 from analysis.metrics import Metric, get_metric, load_metric_catalog
 from analysis.scorecard import (
+    InteractionRow,
     MetricRow,
     RowStatus,
     Scorecard,
@@ -232,6 +233,7 @@ def analyze(
     pre_days: int = DEFAULT_PRE_DAYS,
     tuning_n: int = DEFAULT_TUNING_N,
     daily: bool | None = None,
+    interactions: bool = True,
 ) -> Scorecard:
     """Analyse one experiment from the event log and exposures under ``$SHOPLAB_DATA``.
 
@@ -249,6 +251,9 @@ def analyze(
         tuning_n: N* of the confidence sequence (see ``analysis.sequential``).
         daily: also compute the daily cumulative series (one more windowed SQL pass over
             unit-days). ``None`` (default): only up to ``DAILY_AUTO_MAX_UNITS`` exposed units.
+        interactions: also test independence and interaction effects against every experiment
+            running at once in another layer (``analysis.interactions``); the same pair appears
+            in both experiments' scorecards.
 
     Raises:
         UnknownExperimentError: unknown key.
@@ -382,6 +387,8 @@ def analyze(
     finally:
         con.close()
 
+    # before the Scorecard is built: its checks may add warnings
+    inter_rows = _interaction_rows(exp, as_of_dt, alpha, warnings) if interactions else []
     return Scorecard(
         experiment=exp.key,
         layer=str(exp.layer),
@@ -415,7 +422,54 @@ def analyze(
         segment_dimension=segment,
         segments=seg_rows,
         daily=points,
+        interactions=inter_rows,
     )
+
+
+def _interaction_rows(
+    exp: ExperimentLike, as_of: datetime, alpha: float, warnings: list[str]
+) -> list[InteractionRow]:
+    """Cross-layer checks as scorecard rows; a failure becomes a warning, not a lost scorecard."""
+    from analysis.interactions import interactions as cross_layer
+
+    if str(exp.layer) == "holdout":  # holdout units are in no experiment: no pairs to test
+        return []
+    try:
+        results = cross_layer(exp, as_of=as_of, alpha=alpha)
+    except Exception as exc:  # isolate: the metric rows stay valid without this section
+        warnings.append(f"interaction checks not computed: {type(exc).__name__}: {exc}")
+        return []
+    rows: list[InteractionRow] = []
+    for res in results:
+        for eff in res.effects or ():
+            rows.append(
+                InteractionRow(
+                    other_experiment=res.other,
+                    other_layer=res.other_layer,
+                    units_both=res.units_both,
+                    independence_pvalue=res.independence.pvalue,
+                    dependent=res.independence.dependent,
+                    metric=eff.metric,
+                    variant=eff.variant,
+                    other_variant=eff.other_variant,
+                    status=eff.status,
+                    interaction=eff.interaction,
+                    ci_lower=eff.ci_lower,
+                    ci_upper=eff.ci_upper,
+                    pvalue=eff.pvalue,
+                    adjusted_pvalue=eff.adjusted_pvalue,
+                    flagged=eff.flagged,
+                )
+            )
+        if res.independence.dependent:
+            warnings.append(
+                f"assignments of {exp.key} and {res.other} ({res.other_layer}) are not "
+                f"independent (χ² p = {res.independence.pvalue:.2g}): check the layer salts."
+            )
+    flagged = sorted({r.other_experiment for r in rows if r.flagged})
+    if flagged:
+        warnings.append(f"interaction with {', '.join(flagged)} on {exp.metrics.primary}.")
+    return rows
 
 
 def _cap(caps: dict[str, tuple[float, float] | None], m: Metric) -> float | None:

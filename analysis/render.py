@@ -6,7 +6,7 @@ scientific notation below 1e-3 so that 3e-12 is not shown as 0.000.
 
 from __future__ import annotations
 
-from analysis.scorecard import MetricRow, Scorecard
+from analysis.scorecard import InteractionRow, MetricRow, Scorecard
 
 __all__ = ["render_markdown", "render_rich"]
 
@@ -79,6 +79,22 @@ def _header_lines(card: Scorecard) -> list[str]:
     return lines
 
 
+_INTER_HEAD = (
+    "other experiment", "layer", "units in both", "independence p", "metric", "variants",
+    "interaction", "95% CI", "p adj", "flag",
+)
+
+
+def _inter_cells(i: InteractionRow) -> list[str]:
+    ci = "—" if i.ci_lower is None else f"[{_n(i.ci_lower)}, {_n(i.ci_upper)}]"
+    flag = "DEPENDENT" if i.dependent else ("INTERACTION" if i.flagged else "")
+    return [
+        i.other_experiment, i.other_layer, f"{i.units_both:,}", _p(i.independence_pvalue),
+        i.metric, f"{i.variant} × {i.other_variant}", _n(i.interaction) if i.status == "ok"
+        else i.status, ci, _p(i.adjusted_pvalue), flag,
+    ]
+
+
 def render_markdown(card: Scorecard) -> str:
     """Markdown: warnings (bold) first, then the metric table and any segment table."""
     out = []
@@ -99,6 +115,12 @@ def render_markdown(card: Scorecard) -> str:
         out.append("|" + "---|" * len(head))
         for s in card.segments:
             out.append("| " + " | ".join([s.segment, *_cells(s)]) + " |")
+    if card.interactions:
+        out.append("\n### Interactions with concurrent experiments in other layers\n")
+        out.append("| " + " | ".join(_INTER_HEAD) + " |")
+        out.append("|" + "---|" * len(_INTER_HEAD))
+        for i in card.interactions:
+            out.append("| " + " | ".join(_inter_cells(i)) + " |")
     out.append(
         f"\np adj: Holm across primary and secondary metrics. Always-valid CI: "
         f"{card.sequential.method}, N* = {card.sequential.tuning_n:,}."
@@ -129,4 +151,11 @@ def render_rich(card: Scorecard) -> list[object]:
         for s in card.segments:
             s_t.add_row(s.segment, *_cells(s))
         parts.append(s_t)
+    if card.interactions:
+        i_t = Table(title="interactions with concurrent experiments in other layers")
+        for h in _INTER_HEAD:
+            i_t.add_column(h, overflow="fold")
+        for i in card.interactions:
+            i_t.add_row(*_inter_cells(i), style="bold red" if i.flagged or i.dependent else None)
+        parts.append(i_t)
     return parts

@@ -155,6 +155,31 @@ class DailyPoint(_Model):
     pvalue: float | None = None
 
 
+class InteractionRow(_Model):
+    """One cross-layer check against a concurrent experiment (see ``analysis.interactions``).
+
+    ``dependent``: the two layers' assignments fail the χ² independence test (p < 0.001).
+    ``interaction``: difference in differences of the 2×2 cells on this experiment's primary
+    metric, for one pair of treatment variants; ``flagged`` when its Holm-adjusted p < alpha.
+    """
+
+    other_experiment: str
+    other_layer: str
+    units_both: int
+    independence_pvalue: float | None
+    dependent: bool
+    metric: str
+    variant: str
+    other_variant: str
+    status: str
+    interaction: float | None = None
+    ci_lower: float | None = None
+    ci_upper: float | None = None
+    pvalue: float | None = None
+    adjusted_pvalue: float | None = None
+    flagged: bool = False
+
+
 class Scorecard(_Model):
     """The analysis of one experiment as of one instant.
 
@@ -183,6 +208,7 @@ class Scorecard(_Model):
     segment_dimension: str | None = None
     segments: list[SegmentRow] = []
     daily: list[DailyPoint] = []
+    interactions: list[InteractionRow] = []
 
     def row(self, metric: str, variant: str | None = None) -> MetricRow:
         """The row of ``metric`` (for ``variant``, default the first treatment).

@@ -252,14 +252,11 @@ def bucket_map() -> tuple[Any, float]:
 def interactions(key: str) -> list[dict[str, Any]] | None:
     """Cross-layer interaction checks involving ``key`` as plain dicts, or None if not computed.
 
-    Read from the Scorecard's ``interactions`` section when the analysis writes one, else from
-    ``analysis.interactions.interactions(key)`` (issue 6) when that function exists. Never
-    synthesized here: None means the page says "not computed yet".
+    Read from ``analysis.interactions.interactions(key)``, cached on the data files: it carries
+    the full contingency tables the page shows (the Scorecard's ``interactions`` section is the
+    same checks flattened to one row per effect, for JSON/Markdown readers). Never synthesized
+    here: None means the page says "not computed yet".
     """
-    card = scorecard(key)
-    section = getattr(card, "interactions", None)
-    if section is not None:
-        return [_as_dict(r) for r in section]
     try:
         fn = _sdk("analysis.interactions", "interactions")
     except MissingDependency:

@@ -1,5 +1,6 @@
-"""CLI commands of this area (registered on the ``shoplab`` app by ``shoplab.cli``).
+"""Whole-pipeline commands (registered on the ``shoplab`` app by ``shoplab.cli``).
 
+``shoplab demo``: the pipeline end to end on the embedded default (``shoplab.demo.run_demo``).
 ``shoplab audit``: the calibration audit (``shoplab.audit.run_audit``).
 """
 
@@ -13,7 +14,30 @@ AuditFormat = Literal["table", "json", "markdown"]
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to the ``shoplab`` app."""
+    """Add ``demo`` and ``audit`` to the ``shoplab`` app."""
+
+    @app.command("demo")
+    def demo_cmd(
+        users: Annotated[int, typer.Option("--users", help="Simulated users.")] = 50_000,
+        items: Annotated[int, typer.Option("--items", help="Catalog size at the start.")] = 20_000,
+        seed: Annotated[int, typer.Option("--seed", help="Simulation seed.")] = 7,
+    ) -> None:
+        """Run the whole pipeline on the embedded default and print every scorecard.
+
+        Simulate (7 pre-period days + 14 experiment days, every request's user assigned in every
+        layer), validate the event log, build features, feast apply + materialize, analyze each
+        experiment, show a training-set sample and an online ranking-features call. Safe to
+        re-run: the same seed gives the same results and nothing is duplicated.
+        """
+        from rich.console import Console
+
+        from shoplab.demo import DemoSettings, DemoStepError, run_demo
+
+        try:
+            run_demo(DemoSettings(users=users, items=items, seed=seed))
+        except DemoStepError as exc:
+            Console(stderr=True).print(f"[bold red]error:[/] {exc}")
+            raise typer.Exit(1) from None
 
     @app.command("audit")
     def audit_cmd(
