@@ -51,6 +51,44 @@ def _step(console: Console, title: str, fn: Callable[[], T]) -> T:
     return result
 
 
+def verdict(card: Any) -> str:
+    """One word for a PM: is the primary metric's effect trustworthy and significant?"""
+    if not card.trustworthy:
+        return "UNTRUSTWORTHY (SRM)"
+    row = next((r for r in card.rows if r.metric == card.primary_metric), None)
+    if row is None or row.status != "ok" or row.pvalue is None:
+        return f"no verdict ({row.status if row else 'no row'})"
+    p = row.adjusted_pvalue if row.adjusted_pvalue is not None else row.pvalue
+    if p >= card.alpha:
+        return "not significant"
+    return "significant ↑" if (row.abs_effect or 0) > 0 else "significant ↓"
+
+
+def verdict_table(cards: dict[str, Any]) -> Any:
+    """Every experiment on one line: units, SRM, primary metric's relative effect, verdict."""
+    from rich.table import Table
+
+    t = Table(title="Scorecard summary (primary metric; p adjusted by Holm)")
+    for col in ("experiment", "layer", "units", "SRM p", "primary", "rel effect [95% CI]",
+                "p adj", "interactions", "verdict"):
+        t.add_column(col)
+    for key, card in cards.items():
+        row = next((r for r in card.rows if r.metric == card.primary_metric), None)
+        rel = (
+            f"{row.rel_effect:+.2%} [{row.rel_ci_lower:+.2%}, {row.rel_ci_upper:+.2%}]"
+            if row is not None and row.rel_effect is not None
+            and row.rel_ci_lower is not None and row.rel_ci_upper is not None
+            else "—"
+        )
+        p_adj = "—" if row is None or row.adjusted_pvalue is None else f"{row.adjusted_pvalue:.3g}"
+        flagged = sorted({i.other_experiment for i in card.interactions if i.flagged or i.dependent})
+        t.add_row(
+            key, card.layer, f"{sum(v.units for v in card.variants):,}", f"{card.srm.pvalue:.3g}",
+            card.primary_metric, rel, p_adj, ", ".join(flagged) or "none flagged", verdict(card),
+        )
+    return t
+
+
 def run_demo(settings: DemoSettings | None = None, console: Console | None = None) -> dict[str, Any]:
     """Run the demo pipeline and return a summary (row counts, scorecard verdicts, timings)."""
     s = settings or DemoSettings()
@@ -95,6 +133,7 @@ def run_demo(settings: DemoSettings | None = None, console: Console | None = Non
         for part in render_rich(card):
             con.print(part)
     summary["scorecards"] = cards
+    con.print(verdict_table(cards))
 
     labels = features.training_labels(end - timedelta(days=1), end)
     sample = _step(
