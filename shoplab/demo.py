@@ -142,7 +142,12 @@ def run_demo(settings: DemoSettings | None = None, console: Console | None = Non
         "with ranker_v1 features (point in time)",
         lambda: features.training_set(labels.head(1000)),
     )
-    con.print(sample.select(sample.columns[:8]).head(5))
+    feature_cols = [c for c in sample.columns if "__" in c]
+    con.print(
+        f"{len(feature_cols)} feature columns, e.g. {', '.join(feature_cols[:6])}; "
+        f"null rate {sample.select(feature_cols).null_count().sum_horizontal()[0] / max(1, sample.height * len(feature_cols)):.1%}"
+    )
+    con.print(sample.select(["user_id", "item_id", "event_timestamp", "clicked", *feature_cols[:5]]).head(5))
     user_id = int(labels["user_id"][0])
     candidates = labels.filter(labels["user_id"] == user_id)["item_id"].unique().head(10).to_list()
     online = _step(
@@ -151,7 +156,9 @@ def run_demo(settings: DemoSettings | None = None, console: Console | None = Non
         f"freshness judged at {end:%Y-%m-%d %H:%M})",
         lambda: features.ranking_features(user_id, candidates, as_of=end),
     )
-    con.print(online.select(online.columns[:8]))
+    stale = [c for c in online.columns if c.endswith("__stale")]
+    values = [c for c in online.columns if "__" in c and c not in stale]
+    con.print(online.select(["user_id", "item_id", *values[:5], *stale[:2]]))
     summary["online_rows"] = len(online)
     con.print(
         Panel.fit(
