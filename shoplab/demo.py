@@ -99,7 +99,13 @@ def run_demo(settings: DemoSettings | None = None, console: Console | None = Non
 
     import experiments
     from shoplab import features
+    import polars as pl
+
     from shoplab.events import load_events
+
+    # Polars wraps frames at ~100 characters; the samples below are wide.
+    pl.Config.set_tbl_width_chars(con.width)
+    pl.Config.set_tbl_cols(10)
     from shoplab.simulator import simulate
 
     exps = _step(con, "Validate experiment configs", experiments.validate_all)

@@ -7,7 +7,9 @@ unit and nothing generated is ever committed. The root is ``$SHOPLAB_DATA`` (def
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = [
@@ -18,6 +20,7 @@ __all__ = [
     "feast_dir",
     "quarantine_dir",
     "scorecards_dir",
+    "using_data_root",
 ]
 
 
@@ -57,3 +60,23 @@ def feast_dir() -> Path:
 def scorecards_dir() -> Path:
     """Return ``<root>/scorecards``: scorecards written by ``shoplab analyze`` / the demo."""
     return data_root() / "scorecards"
+
+
+@contextlib.contextmanager
+def using_data_root(root: str | os.PathLike[str] | None = None) -> Iterator[Path]:
+    """Set ``$SHOPLAB_DATA`` to ``root`` (default: the current root, made absolute) for a block.
+
+    Pinning the variable to an absolute path matters where a callee resolves it from another
+    working directory (``feast apply`` changes into ``feature_repo/``) or where work is redirected
+    to a scratch world (the audit simulates under ``<root>/audit/world``).
+    """
+    target = Path(root).expanduser().resolve() if root is not None else data_root()
+    old = os.environ.get("SHOPLAB_DATA")
+    os.environ["SHOPLAB_DATA"] = str(target)
+    try:
+        yield target
+    finally:
+        if old is None:
+            os.environ.pop("SHOPLAB_DATA", None)
+        else:
+            os.environ["SHOPLAB_DATA"] = old

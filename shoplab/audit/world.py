@@ -18,13 +18,13 @@ Two experiments run over the whole population, in different layers (so independe
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from experiments import Experiment, ExperimentPolicy, Metrics, Variant
 from shoplab.audit.settings import AuditSettings
+from shoplab.paths import using_data_root
 from shoplab.simulator import SimulationReport, simulate
 
 __all__ = [
@@ -46,17 +46,10 @@ AUDITED_METRICS: tuple[str, ...] = ("ctr", "cvr", "gmv_per_user", "buyer_rate")
 
 @contextlib.contextmanager
 def data_root_at(root: Path) -> Iterator[Path]:
-    """Point ``$SHOPLAB_DATA`` at ``root`` for the duration of the block."""
-    old = os.environ.get("SHOPLAB_DATA")
+    """Point ``$SHOPLAB_DATA`` at ``root`` (created if missing) for the duration of the block."""
     root.mkdir(parents=True, exist_ok=True)
-    os.environ["SHOPLAB_DATA"] = str(root)
-    try:
-        yield root
-    finally:
-        if old is None:
-            os.environ.pop("SHOPLAB_DATA", None)
-        else:
-            os.environ["SHOPLAB_DATA"] = old
+    with using_data_root(root) as resolved:
+        yield resolved
 
 
 def window(settings: AuditSettings) -> tuple[datetime, datetime]:
