@@ -17,8 +17,9 @@ Streamlit until a function that needs them is called: the CLI and per-request as
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from shoplab._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -38,7 +39,21 @@ _EXPORTS: dict[str, str] = {
     "Scorecard": "analysis",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = [  # exactly the keys of _EXPORTS plus __version__ (tests/shoplab/test_public_surface.py)
+    "Scorecard",
+    "__version__",
+    "analyze",
+    "assign",
+    "assign_frame",
+    "data_root",
+    "load_events",
+    "load_experiments",
+    "power",
+    "ranking_features",
+    "simulate",
+    "training_labels",
+    "training_set",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from analysis import Scorecard, analyze, power
@@ -49,14 +64,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from shoplab.simulator import simulate
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'shoplab' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -12,8 +12,9 @@ must not pay for NumPy/pyarrow generation code it never runs.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from shoplab._lazy import lazy_exports
 
 __all__ = [
     "BASELINE",
@@ -41,14 +42,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from shoplab.simulator.run import SimulationReport, simulate, world_of
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'shoplab.simulator' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
