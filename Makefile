@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 export SHOPLAB_DATA ?= $(CURDIR)/data
 
-.PHONY: install demo test test-slow test-all bench dashboard clean
+.PHONY: install demo test test-slow test-all bench audit dashboard clean
 
 install: $(STAMP)
 
@@ -31,6 +31,9 @@ test-all: install
 
 bench: install
 	$(BIN)/shoplab bench
+
+audit: install
+	$(BIN)/shoplab audit
 
 dashboard: install
 	$(BIN)/shoplab dashboard

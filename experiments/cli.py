@@ -38,6 +38,11 @@ def _console() -> Console:
 def _parse_at(at: str | None) -> datetime | None:
     if at is None:
         return None
+    if len(at) == 10:  # a bare date means its first instant, UTC (as `shoplab analyze --as-of`)
+        try:
+            return datetime.fromisoformat(at).replace(tzinfo=UTC)
+        except ValueError as exc:
+            raise typer.BadParameter(f"--at == {at!r}, must be a date YYYY-MM-DD.") from exc
     try:
         value = datetime.fromisoformat(at)
     except ValueError as exc:
@@ -145,7 +150,8 @@ def assign_cmd(
         k, v = item.split("=", 1)
         attributes[k] = _attr_value(v)
     layout = _load(dir)
-    a = assign(unit, attributes, experiments=layout, at=_parse_at(at))
+    when = _parse_at(at)
+    a = assign(unit, attributes, experiments=layout, at=when)
     console = _console()
     console.print(f"unit [bold]{unit}[/bold]  holdout: "
                   + ("[red]yes[/red] (baseline everywhere)" if a.holdout else "no"))
@@ -158,6 +164,13 @@ def assign_cmd(
             json.dumps(dict(la.params)) if la.params else "-", "yes" if la.forced else "",
         )
     console.print(table)
+    if not a.holdout and all(la.experiment is None for la in a.layers):
+        shown = (when or datetime.now(UTC)).isoformat(timespec="seconds")
+        console.print(
+            f"no experiment assigned at {shown}: the unit's buckets are free, its targeting "
+            "does not match, or no experiment is running then (see `shoplab experiments list`; "
+            "pass --at to ask about another time)."
+        )
 
 
 def _free_ranges(taken: list[tuple[int, int]]) -> list[tuple[int, int]]:

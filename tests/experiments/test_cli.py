@@ -94,3 +94,20 @@ def test_docstring_examples_run(name: str, data_root: Path) -> None:
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+def test_assign_accepts_a_bare_date_as_midnight_utc(demo_dir: Path) -> None:
+    from datetime import datetime
+
+    at = datetime(2026, 1, 10, tzinfo=UTC)
+    unit = next(u for u in range(100) if assign(u, experiments=demo_dir, at=at)["rank"].variant)
+    expected = assign(unit, experiments=demo_dir, at=at)["rank"]
+    by_date = _run("assign", str(unit), "--at", "2026-01-10", "--dir", str(demo_dir))
+    by_instant = _run("assign", str(unit), "--at", "2026-01-10T00:00:00Z", "--dir", str(demo_dir))
+    assert by_date == by_instant
+    assert expected.experiment in by_date and expected.variant in by_date
+
+
+def test_assign_explains_an_empty_answer(demo_dir: Path) -> None:
+    out = _run("assign", "42", "--at", "2030-01-01", "--dir", str(demo_dir))  # after every end
+    assert "no experiment assigned at 2030-01-01T00:00:00+00:00" in " ".join(out.split())
