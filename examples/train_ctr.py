@@ -8,7 +8,9 @@ Steps: simulate an event log (``shoplab.simulator``), build the feature tables, 
 repo, then ``training_labels`` -> ``training_set(service="ranker_v2")`` for training (days
 1..N-1) and test (day N): every feature is as of the impression's timestamp, so the test day sees
 no future. Prints AUC and GAUC (per-user AUC averaged with impression weights, over users with
-both a click and a non-click) for a position-only baseline and for the feature model.
+both a click and a non-click) for a position-only baseline, for the feature model, and for the
+ceiling: the simulator's own true P(click) of each test impression (``shoplab.simulator.oracle``,
+recomputed from ``world_of`` with the same arguments; no model can beat it on average).
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 
 import shoplab.features as sf
+from shoplab.paths import events_dir
+from shoplab.simulator import world_of
+from shoplab.simulator.oracle import true_click_probability
 
 
 def gauc(users: np.ndarray, y: np.ndarray, score: np.ndarray) -> tuple[float, int]:
@@ -45,7 +50,8 @@ def gauc(users: np.ndarray, y: np.ndarray, score: np.ndarray) -> tuple[float, in
     )
     if per.height == 0:
         return float("nan"), 0
-    return float((per["auc"] * per["n"]).sum() / per["n"].sum()), per.height
+    weighted = float((per["auc"] * per["n"]).sum())
+    return weighted / float(per["n"].sum()), per.height
 
 
 def matrix(train: pl.DataFrame, columns: list[str]) -> np.ndarray:
@@ -59,6 +65,11 @@ def matrix(train: pl.DataFrame, columns: list[str]) -> np.ndarray:
     return np.column_stack(cols)
 
 
+def logged_requests(day: date) -> pl.DataFrame:
+    """The logged requests of ``day`` (the oracle needs each search's query)."""
+    return pl.read_parquet(events_dir("requests") / f"{day.isoformat()}.parquet")
+
+
 def main() -> None:
     """Simulate, build, apply, train, evaluate, print."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -67,7 +78,11 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=8)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--service", default="ranker_v2", choices=["ranker_v1", "ranker_v2"])
-    ap.add_argument("--skip-simulate", action="store_true", help="reuse the event log")
+    ap.add_argument(
+        "--skip-simulate",
+        action="store_true",
+        help="reuse the event log (written with the same --users/--items/--days/--seed)",
+    )
     args = ap.parse_args()
     start = date(2026, 1, 1)
     if not args.skip_simulate:
@@ -101,11 +116,18 @@ def main() -> None:
     score = model.predict_proba(matrix(test, features))[:, 1]
 
     users = test["user_id"].to_numpy()
+    world = world_of(args.users, args.items, args.days, seed=args.seed, start=start)
+    oracle = true_click_probability(world, test, logged_requests(test_day))
     print(
         f"train rows {train.height:,} (days 2..{args.days - 1}), test rows {test.height:,} "
         f"(day {args.days}), test CTR {y_test.mean():.4f}, features {len(features)}"
     )
-    for name, s in (("position only", base_score), (f"{args.service} features", score)):
+    rows = (
+        ("position only", base_score),
+        (f"{args.service} features", score),
+        ("oracle (true P)", oracle),
+    )
+    for name, s in rows:
         g, n = gauc(users, y_test, s)
         print(f"{name:<20} AUC {roc_auc_score(y_test, s):.4f}   GAUC {g:.4f} ({n:,} users)")
 

@@ -45,8 +45,10 @@ class WorldConfig(BaseModel):
     # serving
     slots_search: int = Field(default=10, ge=1, le=50)
     slots_feed: int = Field(default=12, ge=1, le=50)
-    rank_noise: float = Field(default=0.6, ge=0.0)
-    """Ranker's estimation error (uniform noise width): the ranker is good, not perfect."""
+    rank_noise: float = Field(default=2.0, ge=0.0)
+    """Ranker's estimation error (uniform noise width, on a score whose quality part has sd ≈ 0.85
+    and affinity part spans 0-3): the production ranker is decent, not an oracle, so a CTR model
+    with better features can still beat the logged order (at 0.6 position held ≈ all relevance)."""
 
     # feedback
     position_decay: float = Field(default=0.6, ge=0.0)
