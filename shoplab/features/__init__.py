@@ -7,18 +7,32 @@ Example (after ``shoplab features build``, ``apply_repo()`` and ``materialize(en
     labels = sf.training_labels("2026-01-01", "2026-01-05")  # one row per impression
     train = sf.training_set(labels, service="ranker_v1")     # point-in-time features
     feats = sf.ranking_features(42, [1, 2, 3])               # online, ttl enforced
+
+Names resolve lazily (PEP 562, as in ``shoplab``): importing Feast costs seconds, and the CLI
+(``shoplab --help``, experiment commands) must not pay it until a feature command runs.
 """
 
-from shoplab.features.errors import (
-    FeatureStoreError,
-    FeatureTableMissingError,
-    LabelFrameError,
-    UnknownFeatureError,
-    UnknownServiceError,
-)
-from shoplab.features.online import ranking_features
-from shoplab.features.repo import apply_repo, build_features, feature_store, materialize
-from shoplab.features.training import LABEL_COLUMNS, training_labels, training_set
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    "LABEL_COLUMNS": "shoplab.features.training",
+    "FeatureStoreError": "shoplab.features.errors",
+    "FeatureTableMissingError": "shoplab.features.errors",
+    "LabelFrameError": "shoplab.features.errors",
+    "UnknownFeatureError": "shoplab.features.errors",
+    "UnknownServiceError": "shoplab.features.errors",
+    "apply_repo": "shoplab.features.repo",
+    "build_features": "shoplab.features.repo",
+    "feature_store": "shoplab.features.repo",
+    "materialize": "shoplab.features.repo",
+    "ranking_features": "shoplab.features.online",
+    "training_labels": "shoplab.features.training",
+    "training_set": "shoplab.features.training",
+}
 
 __all__ = [
     "LABEL_COLUMNS",
@@ -35,3 +49,28 @@ __all__ = [
     "training_labels",
     "training_set",
 ]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from shoplab.features.errors import (
+        FeatureStoreError,
+        FeatureTableMissingError,
+        LabelFrameError,
+        UnknownFeatureError,
+        UnknownServiceError,
+    )
+    from shoplab.features.online import ranking_features
+    from shoplab.features.repo import apply_repo, build_features, feature_store, materialize
+    from shoplab.features.training import LABEL_COLUMNS, training_labels, training_set
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'shoplab.features' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return list(__all__)

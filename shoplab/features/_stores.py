@@ -50,7 +50,11 @@ class DataRootSqliteOnlineStoreConfig(SqliteOnlineStoreConfig):
 
 
 class DataRootSqliteOnlineStore(SqliteOnlineStore):
-    """Feast's SQLite online store with its file under the data root."""
+    """Feast's SQLite online store (one row per entity x feature) with its file under the data root.
+
+    No longer the configured store (that is :mod:`shoplab.features._wide_store`); kept as the
+    reference layout the wide store is tested against, and as a config-only fallback.
+    """
 
     @staticmethod
     def _get_db_path(config: RepoConfig) -> str:

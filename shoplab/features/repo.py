@@ -103,6 +103,32 @@ def apply_repo() -> None:
                 sys.path.remove(str(repo))
             _purge_repo_modules(repo)
         _STORES.pop((str(root), str(repo)), None)
+    from shoplab.features._wide_read import invalidate
+
+    invalidate()  # cached read connections and plans follow the new registry
+
+
+def _has_rows(store: FeatureStore, fv: object) -> bool:
+    """False if the wide online table of ``fv`` is empty (new, or recreated by ``apply`` after a
+    schema change): continuing from the registry's last end would then leave it empty."""
+    import sqlite3
+
+    from shoplab.features._wide_store import (
+        WideSqliteOnlineStoreConfig,
+        db_path,
+        quote,
+        table_spec,
+    )
+
+    if not isinstance(store.config.online_store, WideSqliteOnlineStoreConfig):
+        return True
+
+    spec = table_spec(store.project, fv)  # type: ignore[arg-type]
+    with contextlib.closing(sqlite3.connect(db_path(store.config))) as con:
+        try:
+            return con.execute(f"SELECT 1 FROM {quote(spec.table)} LIMIT 1").fetchone() is not None
+        except sqlite3.OperationalError:  # no table yet: apply creates it, nothing to continue
+            return False
 
 
 def materialize(
@@ -111,9 +137,11 @@ def materialize(
     """Load the newest feature row of every key, as of ``end``, into the online store.
 
     Incremental like ``feast materialize-incremental <end>``: a view continues from its last
-    materialized time. Its first run starts at ``end - ttl`` rather than Feast's ``now - ttl``,
-    so a log that ended in the past (a simulation, a backfill) still loads: with Feast's rule a
-    first run at an ``end`` older than ``now - ttl`` loads nothing.
+    materialized time, unless its online table is empty (a new store, or a table ``apply``
+    recreated after a schema change), which is loaded as on a first run. A first run starts at
+    ``end - ttl`` rather than Feast's ``now - ttl``, so a log that ended in the past (a
+    simulation, a backfill) still loads: with Feast's rule a first run at an ``end`` older than
+    ``now - ttl`` loads nothing.
 
     Args:
         end: timezone-aware end of the interval (default: now).
@@ -152,7 +180,7 @@ def materialize(
                 last = last.replace(tzinfo=UTC)
             # a view without ttl keeps every row valid: load from the epoch on its first run
             first = end - fv.ttl if fv.ttl else datetime(1970, 1, 1, tzinfo=UTC)
-            start = last if last is not None and last <= end else first
+            start = last if last is not None and last <= end and _has_rows(store, fv) else first
             store.materialize(start_date=start, end_date=end, feature_views=[fv.name])
             done[fv.name] = (start, end)
     return done

@@ -170,7 +170,7 @@ def test_write_events_is_seeded(data_root: Path) -> None:
     assert a == write_events(users=20, items=10, days=1, seed=1)
 
 
-def test_generic_online_path_equals_sqlite_fast_path(use_built: Path) -> None:
+def test_generic_online_path_equals_wide_fast_path(use_built: Path) -> None:
     """Any online store goes through Feast's get_online_features; both paths agree."""
     from shoplab.features import online
 
@@ -179,6 +179,6 @@ def test_generic_online_path_equals_sqlite_fast_path(use_built: Path) -> None:
     plan = online._cached_plan(store, "ranker_v2")
     items = [1, 2, 3, 50, 9999, 2]
     for now in (T, T + timedelta(hours=3), T + timedelta(days=3)):
-        fast = online._read_sqlite(store, plan, 5, items, now)
+        fast = online._read_wide(store, plan, 5, items, now)
         generic = online._read_feast(store, plan, 5, items, now)
         assert fast.equals(generic), now

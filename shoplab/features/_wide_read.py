@@ -1,0 +1,164 @@
+"""Vectorized reads of :class:`~shoplab.features._wide_store.WideSqliteOnlineStore` tables.
+
+One request (1 user x 500 candidates, ``ranker_v1``) is three indexed reads: the user's row, the
+<= 500 distinct items' rows, the <= 500 distinct shops' rows. Integer keys go to SQLite as one
+JSON array joined to the table (``json_each(?) LEFT JOIN t ON t.__ek = j.value``): one prepared
+statement per view whatever the number of candidates, rows back in key order with NULLs for
+unknown keys, so no Python-side join; duplicates are spread back with a NumPy inverse index.
+Numeric features come back as one ``__packed`` BLOB per row, decoded for all rows at once with
+``np.frombuffer``; text features as typed columns. No per-item Python.
+
+Connections are read-only, one per thread and file, reused across calls; :func:`invalidate`
+(called by ``apply_repo``) drops them, e.g. after a teardown replaced the file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+import polars as pl
+import pyarrow as pa  # type: ignore[import-untyped]
+
+from shoplab.features._wide_store import TableSpec, connect, quote
+
+__all__ = ["invalidate", "read_view"]
+
+_local = threading.local()
+_generation = 0
+
+
+def invalidate() -> None:
+    """Forget every thread's cached connection (they reopen on next use)."""
+    global _generation
+    _generation += 1
+
+
+def _conn(path: str) -> sqlite3.Connection:
+    cache: dict[tuple[str, int], sqlite3.Connection] | None = getattr(_local, "conns", None)
+    if cache is None or getattr(_local, "generation", -1) != _generation:
+        for old in (cache or {}).values():
+            old.close()
+        cache = _local.conns = {}
+        _local.generation = _generation
+    con = cache.get((path, _generation))
+    if con is None:
+        con = cache[(path, _generation)] = connect(path, readonly=True)
+    return con
+
+
+def _sql(spec: TableSpec, text: tuple[str, ...]) -> str:
+    # one row per JSON element, in array order, the all-null packed value where the table has no
+    # row: the result lines up with the keys without a Python-side join
+    cols = ", ".join(["t.__event_ts", "coalesce(t.__packed, ?)", *(f"t.{quote(f)}" for f in text)])
+    return (
+        f"SELECT {cols} FROM json_each(?) AS j "
+        f"LEFT JOIN {quote(spec.table)} AS t ON t.__ek = j.value ORDER BY j.key"
+    )
+
+
+def _sql_blob_keys(spec: TableSpec, features: tuple[str, ...], n: int) -> str:
+    cols = ", ".join(["t.__ek", "t.__event_ts", *(f"t.{quote(f)}" for f in features)])
+    return f"SELECT {cols} FROM {quote(spec.table)} AS t WHERE t.__ek IN ({','.join('?' * n)})"
+
+
+def read_view(
+    path: str,
+    spec: TableSpec,
+    keys: pl.Series,
+    features: Sequence[str],
+    dtypes: Sequence[pl.DataType],
+) -> pl.DataFrame:
+    """Rows of one view for ``keys`` (in their order, duplicates kept): features + ``__event_ts``.
+
+    Args:
+        path: the SQLite file.
+        spec: the view's table layout.
+        keys: Int64 keys (single integer join key) or Binary serialized entity keys; a null key
+            has no row.
+        features: feature columns to return, in this order.
+        dtypes: their Polars dtypes.
+
+    Returns:
+        One row per key: the features (null where the key has no row) and ``__event_ts``
+        (epoch microseconds, Int64; null where the key has no row).
+    """
+    feats = tuple(features)
+    con = _conn(path)
+    dtype_of = dict(zip(feats, dtypes, strict=True))
+    if not spec.int_key:
+        unique_keys = keys.drop_nulls().unique().to_list()
+        rows = (
+            con.execute(_sql_blob_keys(spec, feats, len(unique_keys)), unique_keys).fetchall()
+            if unique_keys
+            else []
+        )
+        found = _frame(rows, {"__ek": pl.Binary(), "__event_ts": pl.Int64(), **dtype_of})
+        return (
+            pl.DataFrame({"__ek": keys.cast(pl.Binary())})
+            .join(found, on="__ek", how="left", maintain_order="left")
+            .select(*feats, "__event_ts")
+        )
+    # each distinct key is read once (the user's row is not read 500 times); a NumPy inverse
+    # index spreads the rows back over the candidates
+    null = keys.is_null().to_numpy() if keys.null_count() else None
+    values = keys.to_numpy() if null is None else keys.fill_null(0).to_numpy()
+    unique, inverse = np.unique(values if null is None else values[~null], return_inverse=True)
+    # ids are int64: their decimal text is exact JSON; a trailing null reads as "no row"
+    param = "[" + ",".join(map(str, unique.tolist())) + (",null]" if null is not None else "]")
+    packed = set(spec.packed)
+    text = tuple(f for f in feats if f not in packed)
+    rows = con.execute(_sql(spec, text), (spec.null_blob(), param)).fetchall()
+    stamps, blobs, *text_cols = zip(*rows, strict=True)
+    columns = _unpack(spec, blobs, {f: dtype_of[f] for f in feats if f in packed})
+    columns |= {
+        f: pl.Series(f, col, dtype=dtype_of[f], strict=False)
+        for f, col in zip(text, text_cols, strict=True)
+    }
+    found = pl.DataFrame(
+        [*(columns[f] for f in feats), pl.Series("__event_ts", stamps, dtype=pl.Int64())]
+    )
+    if null is None:
+        index = inverse
+    else:
+        index = np.full(len(keys), unique.size, dtype=np.int64)
+        index[~null] = inverse
+    return found[pl.Series(index.astype(np.uint32))]
+
+
+def _unpack(
+    spec: TableSpec, blobs: Sequence[bytes], wanted: dict[str, pl.DataType]
+) -> dict[str, pl.Series]:
+    """Decode ``__packed`` BLOBs (see :func:`~shoplab.features._wide_store.pack`) with NumPy."""
+    if not wanted:
+        return {}
+    width = spec.bitmap_bytes + 8 * len(spec.packed)
+    raw = np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(len(blobs), width)
+    nulls = np.unpackbits(raw[:, : spec.bitmap_bytes], axis=1, bitorder="little").astype(bool)
+    ints = raw[:, spec.bitmap_bytes :].copy().view("<i8")
+    floats = ints.view("<f8")
+    has_null = np.asarray(nulls.any(axis=0))
+    out: dict[str, pl.Series] = {}
+    for j, (name, is_float) in enumerate(zip(spec.packed, spec.packed_floats, strict=True)):
+        if name not in wanted:
+            continue
+        col = floats[:, j] if is_float else ints[:, j]
+        # the bitmap becomes Arrow's validity buffer: no per-column Polars `set` (~30 us each)
+        s = pl.Series(name, pa.array(col, mask=nulls[:, j]) if has_null[j] else col)
+        dtype = wanted[name]
+        out[name] = s if s.dtype == dtype else s.cast(dtype, strict=False)
+    return out
+
+
+def _frame(rows: list[tuple[object, ...]], schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    # column-wise from the transposed tuples: 3x faster than Polars' row-oriented constructor
+    # (0.2 vs 0.6 ms at 500 x 18); strict=False: SQLite gives 0/1 for a Bool column
+    columns = zip(*rows, strict=True) if rows else ((),) * len(schema)
+    return pl.DataFrame(
+        [
+            pl.Series(name, col, dtype=dtype, strict=False)
+            for (name, dtype), col in zip(schema.items(), columns, strict=True)
+        ]
+    )
