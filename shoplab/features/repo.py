@@ -16,7 +16,7 @@ from pathlib import Path
 from feast import FeatureStore
 
 from shoplab.features._root import repo_path
-from shoplab.paths import data_root
+from shoplab.paths import using_data_root
 
 __all__ = ["apply_repo", "build_features", "feature_store", "materialize"]
 
@@ -31,16 +31,8 @@ def _feast_env() -> Iterator[Path]:
     resolve it against the project (see ``_root``). Setting it for the duration of a Feast call
     makes both agree on the root the caller sees.
     """
-    root = data_root()
-    old = os.environ.get("SHOPLAB_DATA")
-    os.environ["SHOPLAB_DATA"] = str(root)
-    try:
+    with using_data_root() as root:
         yield root
-    finally:
-        if old is None:
-            os.environ.pop("SHOPLAB_DATA", None)
-        else:
-            os.environ["SHOPLAB_DATA"] = old
 
 
 def feature_store() -> FeatureStore:
