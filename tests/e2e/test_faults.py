@@ -121,7 +121,11 @@ def online_rows(root: Path) -> dict[str, int]:
 
 
 def online_hash(root: Path) -> dict[str, str]:
-    """Content hash of every online-store table (every column, rows in key order)."""
+    """Content hash of every online-store table (every column, rows sorted by every column).
+
+    Sorting by all columns keeps the hash independent of the store's layout (Feast's one row per
+    entity x feature, or the wide one row per entity) and of the order rows were written in.
+    """
     con = sqlite3.connect(root / "feast" / "online.db")
     try:
         names = sorted(
@@ -130,8 +134,8 @@ def online_hash(root: Path) -> dict[str, str]:
         out = {}
         for n in names:
             h = hashlib.sha256()
-            for row in con.execute(f'SELECT * FROM "{n}" ORDER BY entity_key, feature_name'):
-                h.update(repr(row).encode())
+            for row in sorted(map(repr, con.execute(f'SELECT * FROM "{n}"'))):
+                h.update(row.encode())
             out[n] = h.hexdigest()
         return out
     finally:
