@@ -47,6 +47,7 @@ user_long_term_fv = FeatureView(
         Field(name="top_category_3", dtype=String),
         Field(name="top_category_1_share", dtype=Float64, description="share of 30d clicks"),
         Field(name="avg_paid_price_30d", dtype=Float64, description="gmv/quantity, unrefunded"),
+        Field(name="avg_clicked_price_30d", dtype=Float64, description="mean price of 30d clicks"),
     ],
     source=user_long_term_source,
     online=True,

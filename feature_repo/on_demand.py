@@ -16,17 +16,20 @@ from features import OWNER, item_stats_fv, user_long_term_fv
 
 
 @on_demand_feature_view(
-    sources=[item_stats_fv[["price"]], user_long_term_fv[["avg_paid_price_30d"]]],
+    sources=[item_stats_fv[["price"]], user_long_term_fv[["avg_clicked_price_30d"]]],
     schema=[Field(name="price_to_user_avg", dtype=Float64)],
     mode="pandas",
     owner=OWNER,
-    description="Item price / the user's average paid price (30d); null if either is unknown.",
+    description=(
+        "Item price / the user's usual price (mean price of the items they clicked in 30d: "
+        "known for most active users, unlike the paid price); null if either is unknown."
+    ),
     tags={"owner": OWNER},
 )
 def price_vs_user(inputs: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
 
-    avg = inputs["avg_paid_price_30d"].astype("float64")
+    avg = inputs["avg_clicked_price_30d"].astype("float64")
     price = inputs["price"].astype("float64")
     return pd.DataFrame({"price_to_user_avg": price / avg.where(avg > 0)})
 

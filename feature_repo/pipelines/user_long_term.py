@@ -28,7 +28,7 @@ def _common(day: date) -> tuple[str, str]:
             WHERE ts >= {s30} AND ts < {s_}),
     ord AS (SELECT user_id, item_id, ts, quantity, gmv, refunded FROM {window("orders", first, day)}
             WHERE ts >= {s30} AND ts < {s_}),
-    items AS (SELECT item_id, category FROM {dim("items")})"""
+    items AS (SELECT item_id, category, price FROM {dim("items")})"""
     return ctes, s7
 
 
@@ -39,14 +39,19 @@ def user_long_term_sql(day: date, created: datetime) -> str:
     WITH {ctes},
     acts AS (
         SELECT user_id, 1 AS i30, (ts >= {s7})::INT AS i7, 0 AS c30, 0 AS c7, 0 AS o30, 0 AS o7,
-               0.0 AS g30, 0.0 AS g7, 0.0 AS paid, 0 AS qty FROM imp
+               0.0 AS g30, 0.0 AS g7, 0.0 AS paid, 0 AS qty, 0.0 AS cprice, 0 AS cpriced FROM imp
         UNION ALL
-        SELECT user_id, 0, 0, 1, (ts >= {s7})::INT, 0, 0, 0.0, 0.0, 0.0, 0 FROM clk
+        -- clicked prices: a user's usual price from engagement, known for ~10x more users than
+        -- the paid price (most users click in 30 days, few buy). LEFT JOIN: an item missing from
+        -- the catalog still counts as a click, just not toward the price.
+        SELECT clk.user_id, 0, 0, 1, (clk.ts >= {s7})::INT, 0, 0, 0.0, 0.0, 0.0, 0,
+               coalesce(items.price, 0.0), (items.price IS NOT NULL)::INT
+        FROM clk LEFT JOIN items USING (item_id)
         UNION ALL
         SELECT user_id, 0, 0, 0, 0, 1, (ts >= {s7})::INT, gmv,
                CASE WHEN ts >= {s7} THEN gmv ELSE 0.0 END,
                CASE WHEN NOT refunded THEN gmv ELSE 0.0 END,
-               CASE WHEN NOT refunded THEN quantity ELSE 0 END
+               CASE WHEN NOT refunded THEN quantity ELSE 0 END, 0.0, 0
         FROM ord
     ),
     agg AS (
@@ -55,7 +60,8 @@ def user_long_term_sql(day: date, created: datetime) -> str:
                sum(o7)::BIGINT AS orders_7d, sum(g7)::DOUBLE AS gmv_7d,
                sum(i30)::BIGINT AS impressions_30d, sum(c30)::BIGINT AS clicks_30d,
                sum(o30)::BIGINT AS orders_30d, sum(g30)::DOUBLE AS gmv_30d,
-               sum(paid)::DOUBLE AS paid, sum(qty)::BIGINT AS qty
+               sum(paid)::DOUBLE AS paid, sum(qty)::BIGINT AS qty,
+               sum(cprice)::DOUBLE AS cprice, sum(cpriced)::BIGINT AS cpriced
         FROM acts GROUP BY user_id
     ),
     cat AS (
@@ -86,7 +92,8 @@ def user_long_term_sql(day: date, created: datetime) -> str:
            CASE WHEN impressions_30d > 0 THEN clicks_30d / impressions_30d END AS ctr_30d,
            CASE WHEN clicks_30d > 0 THEN orders_30d / clicks_30d END AS cvr_30d,
            top_category_1, top_category_2, top_category_3, top_category_1_share,
-           CASE WHEN qty > 0 THEN paid / qty END AS avg_paid_price_30d
+           CASE WHEN qty > 0 THEN paid / qty END AS avg_paid_price_30d,
+           CASE WHEN cpriced > 0 THEN cprice / cpriced END AS avg_clicked_price_30d
     FROM agg LEFT JOIN top USING (user_id)
     """
 

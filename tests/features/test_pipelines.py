@@ -115,6 +115,7 @@ def test_user_long_term_by_hand(tiny: Path) -> None:
     assert d1["ctr_7d"] == pytest.approx(1 / 3)
     assert d1["cvr_7d"] == pytest.approx(0.0)
     assert d1["avg_paid_price_30d"] is None  # no order yet: null, not 0
+    assert d1["avg_clicked_price_30d"] == pytest.approx(20.0)  # one click on item 1 (price 20)
     assert (d2["clicks_30d"], d2["orders_30d"], d2["gmv_30d"]) == (2, 1, 40.0)
     assert d2["avg_paid_price_30d"] == pytest.approx(20.0)  # 40 gmv / 2 units
     assert (d2["top_category_1"], d2["top_category_1_share"], d2["top_category_2"]) == (
