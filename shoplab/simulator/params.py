@@ -26,6 +26,7 @@ PARAM_BOUNDS: Final[dict[str, tuple[float, float]]] = {
     "rank_w_affinity": (-100.0, 100.0),
     "rank_w_quality": (-100.0, 100.0),
     "rank_w_price": (-100.0, 100.0),
+    "rank_w_short_term": (-100.0, 100.0),
     "mix_video_share": (0.0, 1.0),
     "mix_live_share": (0.0, 1.0),
     "click_mult": (0.0, 100.0),

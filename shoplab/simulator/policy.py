@@ -9,7 +9,9 @@ Parameters a policy may set (any column it omits keeps the baseline value in ``B
 
 - recall: ``recall_size`` (candidates per request), ``recall_personal_share`` (share of candidates
   drawn from the user's history and preferred categories rather than popularity)
-- rank: ``rank_w_affinity``, ``rank_w_quality``, ``rank_w_price`` (weights of the ranker's score)
+- rank: ``rank_w_affinity``, ``rank_w_quality``, ``rank_w_price`` (weights of the ranker's score),
+  ``rank_w_short_term`` (weight of short-term interest: the candidate is in the category of the
+  user's last click. A ranker_v2 feature (``user_short_term``): 0 means the ranker_v1 feature set)
 - mix: ``mix_video_share``, ``mix_live_share`` (target shares of videos and live streams in the
   final list)
 - injected effects, for calibration: ``click_mult``, ``order_mult`` (multiply the click and order
@@ -32,6 +34,7 @@ BASELINE: Final[dict[str, float]] = {
     "rank_w_affinity": 1.0,
     "rank_w_quality": 1.0,
     "rank_w_price": 0.5,
+    "rank_w_short_term": 0.0,
     "mix_video_share": 0.2,
     "mix_live_share": 0.1,
     "click_mult": 1.0,

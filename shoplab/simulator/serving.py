@@ -11,8 +11,10 @@ Every array here is ``(requests, candidates)``; there is no loop over requests o
   draws an item from its channel's popularity table. Duplicates are possible at this stage, as in
   any multi-channel recall, and removed before the list is built.
 - Rank scores candidates with ``rank_w_affinity`` × user-category affinity + ``rank_w_quality`` ×
-  the item's estimated quality + ``rank_w_price`` × price fit, a query-match bonus on search, and
-  an estimation error; it keeps the best ``2 × slots`` products and ``slots`` of each other type.
+  the item's estimated quality + ``rank_w_price`` × price fit + ``rank_w_short_term`` × "in the
+  category of the user's last click" (short-term interest: ranker_v2's extra feature; 0 by
+  default, i.e. ranker_v1), a query-match bonus on search, and an estimation error; it keeps
+  the best ``2 × slots`` products and ``slots`` of each other type.
 - Mix fills the final list with content-type quotas (``mix_video_share``, ``mix_live_share`` of the
   slots, remainder products), backfilling from the best remaining candidates when a type runs
   short, then interleaves: ranker order, but at least one product between two video/live cards
@@ -167,6 +169,10 @@ def serve(
     for k in range(world.user_pref_cat.shape[1]):  # one preference slot at a time: no repeats
         cat_score[rows, world.user_pref_cat[user, k]] += w_aff * world.user_pref_w[user, k]
     cat_score[rows[search], query_cat[search]] += _QUERY_MATCH
+    w_st = params["rank_w_short_term"].astype(np.float32)
+    last = world.last_click_cat[user]
+    st = (last >= 0) & (w_st != 0)  # all False at the baseline: scores stay bit-identical
+    cat_score[rows[st], last[st]] += w_st[st]
     flat = (rows * N_CATEGORIES).astype(np.int32)[:, None] + world.item_cat[cand]
     score = cat_score.reshape(-1)[flat]
     del flat

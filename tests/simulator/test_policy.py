@@ -118,6 +118,37 @@ def test_rank_weight_raises_its_feature_at_the_top(run_split, param: str, truth:
     assert stats.spearmanr(np.arange(10), by_position).statistic < -0.8
 
 
+def test_short_term_weight_ranks_the_last_clicked_category_first(data_root: Path) -> None:
+    """ranker_v2's short-term interest: items of the user's last clicked category move up.
+
+    Truth per impression: its item's category equals the category of the user's last click
+    before that day (the simulator updates that state between days), by an ASOF join on the log.
+    """
+    simulate(**SIZE, policy=SplitPolicy({"rank_w_short_term": 4.0}, {"rank_w_short_term": 0.0}))
+    con = duckdb.connect()
+    rows = con.execute(
+        f"""
+        WITH items AS (SELECT item_id, category
+                       FROM read_parquet('{data_root}/events/items/*.parquet')),
+        clk AS (SELECT c.user_id, c.ts, i.category FROM
+                read_parquet('{data_root}/events/clicks/*.parquet') c JOIN items i USING (item_id)),
+        imp AS (SELECT m.user_id, m.position, date_trunc('day', m.ts) AS day, i.category
+                FROM read_parquet('{data_root}/events/impressions/*.parquet') m
+                JOIN items i USING (item_id))
+        SELECT imp.user_id % 2 = 0 AS treated, imp.position < 3 AS top,
+               avg((imp.category = clk.category)::INT) AS share, count(*) AS n
+        FROM imp ASOF JOIN clk ON imp.user_id = clk.user_id AND clk.ts < imp.day
+        GROUP BY ALL
+        """
+    ).fetchall()
+    con.close()
+    share = {(t, top): (s, n) for t, top, s, n in rows}
+    (treat, n_t), (ctrl, n_c) = share[(True, True)], share[(False, True)]
+    # top-3 impressions of users who clicked on an earlier day
+    assert min(n_t, n_c) > 500, (n_t, n_c)
+    assert treat > ctrl + 0.10, (treat, ctrl)
+
+
 def test_mix_shares_set_the_content_type_shares_of_impressions(run_split) -> None:  # type: ignore[no-untyped-def]
     t = run_split({"mix_video_share": 0.5, "mix_live_share": 0.15})
     for arm, video, live in ((t["treated"], 0.5, 0.15), (~t["treated"], 0.2, 0.1)):
