@@ -4,6 +4,11 @@ Each view is computed one day at a time into ``$SHOPLAB_DATA/features/<view>/YYY
 (written to a temp file, then renamed), so recomputing a day replaces exactly that partition and a
 crash never leaves half a file. Rows are stamped with the end of their window and read only events
 strictly before it. Listed in ``.feastignore``: ``feast apply`` must not import this package.
+
+Money (GMV, prices) is summed as ``DECIMAL(18, 2)``: exact, so a rebuilt partition is
+bit-identical to the first build. DuckDB's parallel DOUBLE sums depend on thread interleaving and
+differed in the last bit between two builds (``gmv_7d`` 154.87 vs 154.86999999999998). Amounts
+are whole cents in the event-log contract; a fraction of a cent would be rounded.
 """
 
 from __future__ import annotations

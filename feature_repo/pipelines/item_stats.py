@@ -30,14 +30,14 @@ def item_stats_sql(day: date, created: datetime) -> str:
     WITH items AS (SELECT * FROM {dim("items")} WHERE created_ts < {s_}),
     acts AS (
         SELECT item_id, (ts >= {s1})::INT AS i1, 1 AS i7, 0 AS c1, 0 AS c7, 0 AS o1, 0 AS o7,
-               0.0 AS g1, 0.0 AS g7
+               0::DECIMAL(18, 2) AS g1, 0::DECIMAL(18, 2) AS g7
         FROM {window("impressions", first, day)} WHERE ts >= {s7} AND ts < {s_}
         UNION ALL
-        SELECT item_id, 0, 0, (ts >= {s1})::INT, 1, 0, 0, 0.0, 0.0
+        SELECT item_id, 0, 0, (ts >= {s1})::INT, 1, 0, 0, 0, 0
         FROM {window("clicks", first, day)} WHERE ts >= {s7} AND ts < {s_}
         UNION ALL
         SELECT item_id, 0, 0, 0, 0, (ts >= {s1})::INT, 1,
-               CASE WHEN ts >= {s1} THEN gmv ELSE 0.0 END, gmv
+               CASE WHEN ts >= {s1} THEN gmv::DECIMAL(18, 2) ELSE 0 END, gmv::DECIMAL(18, 2)
         FROM {window("orders", first, day)} WHERE ts >= {s7} AND ts < {s_}
     ),
     agg AS (
@@ -87,7 +87,7 @@ def shop_stats_sql(day: date, created: datetime) -> str:
     return f"""
     WITH shops AS (SELECT * FROM {dim("shops")} WHERE created_ts < {s_}),
     ord AS (
-        SELECT i.shop_id, o.gmv
+        SELECT i.shop_id, o.gmv::DECIMAL(18, 2) AS gmv
         FROM {window("orders", first, day)} o JOIN {dim("items")} i USING (item_id)
         WHERE o.ts >= {s30} AND o.ts < {s_}
     ),

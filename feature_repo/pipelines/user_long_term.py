@@ -26,9 +26,10 @@ def _common(day: date) -> tuple[str, str]:
             WHERE ts >= {s30} AND ts < {s_}),
     clk AS (SELECT user_id, item_id, ts FROM {window("clicks", first, day)}
             WHERE ts >= {s30} AND ts < {s_}),
-    ord AS (SELECT user_id, item_id, ts, quantity, gmv, refunded FROM {window("orders", first, day)}
+    ord AS (SELECT user_id, item_id, ts, quantity, gmv::DECIMAL(18, 2) AS gmv, refunded
+            FROM {window("orders", first, day)}
             WHERE ts >= {s30} AND ts < {s_}),
-    items AS (SELECT item_id, category, price FROM {dim("items")})"""
+    items AS (SELECT item_id, category, price::DECIMAL(18, 2) AS price FROM {dim("items")})"""
     return ctes, s7
 
 
@@ -39,19 +40,20 @@ def user_long_term_sql(day: date, created: datetime) -> str:
     WITH {ctes},
     acts AS (
         SELECT user_id, 1 AS i30, (ts >= {s7})::INT AS i7, 0 AS c30, 0 AS c7, 0 AS o30, 0 AS o7,
-               0.0 AS g30, 0.0 AS g7, 0.0 AS paid, 0 AS qty, 0.0 AS cprice, 0 AS cpriced FROM imp
+               0::DECIMAL(18, 2) AS g30, 0::DECIMAL(18, 2) AS g7, 0::DECIMAL(18, 2) AS paid,
+               0 AS qty, 0::DECIMAL(18, 2) AS cprice, 0 AS cpriced FROM imp
         UNION ALL
         -- clicked prices: a user's usual price from engagement, known for ~10x more users than
         -- the paid price (most users click in 30 days, few buy). LEFT JOIN: an item missing from
         -- the catalog still counts as a click, just not toward the price.
-        SELECT clk.user_id, 0, 0, 1, (clk.ts >= {s7})::INT, 0, 0, 0.0, 0.0, 0.0, 0,
-               coalesce(items.price, 0.0), (items.price IS NOT NULL)::INT
+        SELECT clk.user_id, 0, 0, 1, (clk.ts >= {s7})::INT, 0, 0, 0, 0, 0, 0,
+               coalesce(items.price, 0), (items.price IS NOT NULL)::INT
         FROM clk LEFT JOIN items USING (item_id)
         UNION ALL
         SELECT user_id, 0, 0, 0, 0, 1, (ts >= {s7})::INT, gmv,
-               CASE WHEN ts >= {s7} THEN gmv ELSE 0.0 END,
-               CASE WHEN NOT refunded THEN gmv ELSE 0.0 END,
-               CASE WHEN NOT refunded THEN quantity ELSE 0 END, 0.0, 0
+               CASE WHEN ts >= {s7} THEN gmv ELSE 0 END,
+               CASE WHEN NOT refunded THEN gmv ELSE 0 END,
+               CASE WHEN NOT refunded THEN quantity ELSE 0 END, 0, 0
         FROM ord
     ),
     agg AS (
@@ -92,8 +94,8 @@ def user_long_term_sql(day: date, created: datetime) -> str:
            CASE WHEN impressions_30d > 0 THEN clicks_30d / impressions_30d END AS ctr_30d,
            CASE WHEN clicks_30d > 0 THEN orders_30d / clicks_30d END AS cvr_30d,
            top_category_1, top_category_2, top_category_3, top_category_1_share,
-           CASE WHEN qty > 0 THEN paid / qty END AS avg_paid_price_30d,
-           CASE WHEN cpriced > 0 THEN cprice / cpriced END AS avg_clicked_price_30d
+           CASE WHEN qty > 0 THEN (paid / qty)::DOUBLE END AS avg_paid_price_30d,
+           CASE WHEN cpriced > 0 THEN (cprice / cpriced)::DOUBLE END AS avg_clicked_price_30d
     FROM agg LEFT JOIN top USING (user_id)
     """
 
