@@ -44,9 +44,13 @@ from pydantic import StrictStr
 from shoplab.features._duckdb import connection, quote
 from shoplab.features.errors import FeatureTableMissingError
 
-__all__ = ["AsofDuckDBOfflineStore", "AsofDuckDBOfflineStoreConfig", "AsofRetrievalJob"]
+__all__ = ["ROW_ID", "AsofDuckDBOfflineStore", "AsofDuckDBOfflineStoreConfig", "AsofRetrievalJob"]
 
 EVENT_TIMESTAMP = "event_timestamp"
+# An entity column with this name is the label row's position: the join's output is ordered by it,
+# so the caller gets its label order back without re-sorting. DuckDB's sort of the joined rows
+# costs ~1.7 s at 3M rows x 45 columns, a Polars gather of the same rows afterwards ~2.6 s.
+ROW_ID = "__shoplab_row"
 
 
 class AsofDuckDBOfflineStoreConfig(DuckDBOfflineStoreConfig):
@@ -111,8 +115,12 @@ def build_asof_sql(
     feature_refs: list[str],
     full_feature_names: bool,
     event_timestamp_col: str = EVENT_TIMESTAMP,
+    order_by: str | None = None,
 ) -> str:
-    """Return the SQL of the point-in-time join (one ASOF LEFT JOIN per feature view)."""
+    """Return the SQL of the point-in-time join (one ASOF LEFT JOIN per feature view).
+
+    ``order_by``: an entity column to order the output by (the ASOF join permutes rows).
+    """
     t = f"CAST(__l.{quote(event_timestamp_col)} AS TIMESTAMPTZ)"
     # a label at t matches every row with ts <= t whatever its created ts: (t, max) in the order
     ctes = [
@@ -138,8 +146,11 @@ def build_asof_sql(
                 us = int(ttl / timedelta(microseconds=1))
                 col = f"CASE WHEN {alias}.__ts >= {t} - INTERVAL ({us}) MICROSECOND THEN {col} END"
             selects.append(f"{col} AS {quote(o)}")
-    return f"WITH {', '.join(ctes)} SELECT {', '.join(selects)} FROM __labels __l " + " ".join(
-        joins
+    order = f" ORDER BY __l.{quote(order_by)}" if order_by else ""
+    return (
+        f"WITH {', '.join(ctes)} SELECT {', '.join(selects)} FROM __labels __l "
+        + " ".join(joins)
+        + order
     )
 
 
@@ -318,7 +329,14 @@ class AsofDuckDBOfflineStore(DuckDBOfflineStore):
         described = con.sql(f"SELECT * FROM ({entity_sql}) LIMIT 0")
         columns = dict(zip(described.columns, map(str, described.dtypes), strict=True))
         ts_col = _event_timestamp_col(columns)
-        sql = build_asof_sql(entity_sql, feature_views, feature_refs, full_feature_names, ts_col)
+        sql = build_asof_sql(
+            entity_sql,
+            feature_views,
+            feature_refs,
+            full_feature_names,
+            ts_col,
+            order_by=ROW_ID if ROW_ID in columns else None,
+        )
         odfvs = OnDemandFeatureView.get_requested_odfvs(feature_refs, project, registry)
         metadata = RetrievalMetadata(
             features=feature_refs, keys=[c for c in columns if c != ts_col]
