@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -34,58 +34,21 @@ from experiments.hashing import (
     FNV_OFFSET,
     FNV_PRIME,
     IdDigits,
-    _code_units,
     _fnv_ids,
     _fnv_of_decimal,
     choose_variation_array,
-    decimal_heads,
 )
 from experiments.layout import CompiledExperiment, Layout
 from experiments.loader import current_layout
-from experiments.models import Experiment, ParamValue
+from experiments.models import Experiment
+from experiments.request_plan import plan_at
+from experiments.results import Assignment, LayerAssignment
 
 __all__ = ["Assignment", "LayerAssignment", "assign", "assign_frame", "resolve_layout"]
 
 _M = 0xFFFFFFFF
 _P = FNV_PRIME
 _CHUNK = 1 << 16  # ids per chunk: keeps the hash's uint32 arrays in L2 cache
-
-
-class LayerAssignment(NamedTuple):
-    """One layer's answer: experiment and variant (None when the unit is in none)."""
-
-    layer: str
-    experiment: str | None = None
-    variant: str | None = None
-    params: Mapping[str, ParamValue] | None = None
-    forced: bool = False  # allowlisted: served, never logged
-
-
-class Assignment(NamedTuple):
-    """Every layer's answer for one unit, plus whether it is in the global holdout."""
-
-    unit_id: int | str
-    holdout: bool
-    layers: tuple[LayerAssignment, ...]
-
-    def __getitem__(self, layer: str | int) -> Any:  # type: ignore[override]
-        """``a["rank"]`` is the rank layer's :class:`LayerAssignment`; ints and slices index the
-        tuple as usual."""
-        if not isinstance(layer, str):
-            return tuple.__getitem__(self, layer)
-        for la in self.layers:
-            if la.layer == layer:
-                return la
-        raise KeyError(f"layer == {layer!r}, must be one of {[la.layer for la in self.layers]}.")
-
-    @property
-    def params(self) -> dict[str, ParamValue]:
-        """All layers' params merged (each layer owns different params)."""
-        out: dict[str, ParamValue] = {}
-        for la in self.layers:
-            if la.params:
-                out.update(la.params)
-        return out
 
 
 _layout_cache: dict[int, tuple[Mapping[str, Experiment], Layout]] = {}
@@ -110,27 +73,6 @@ def resolve_layout(
         _layout_cache.clear()
     _layout_cache[id(experiments)] = (experiments, layout)  # holding the mapping pins its id
     return layout
-
-
-# The second v2 pass, FNV of str(h): the state after its first digits is a table lookup
-# (decimal_heads) and the 5 zero-padded last digits come from a table too, so a hash costs a
-# lookup plus 5 steps instead of 10 (0.86 µs instead of 1.47 µs here; a request makes up to 9).
-_HEADS: list[int] = decimal_heads().tolist()
-_TAILS: list[bytes] = [b"%05d" % lo for lo in range(100_000)]
-
-
-def _outer(h: int) -> int:
-    # v2's second pass: FNV-1a of the decimal string of the first pass
-    hi, lo = divmod(h, 100_000)
-    if hi:
-        s = _HEADS[hi]
-        for c in _TAILS[lo]:
-            s = ((s ^ c) * _P) & _M
-        return s
-    s = FNV_OFFSET
-    for c in str(lo).encode():
-        s = ((s ^ c) * _P) & _M
-    return s
 
 
 def assign(
@@ -158,109 +100,17 @@ def assign(
         ['recall', 'prerank', 'rank', 'mix']
     """
     layout = resolve_layout(experiments)
-    t = time.time() if at is None else at.timestamp()
-    s = str(unit_id)
-    hv = layout.hash_cache.get(s)
-    if hv is None:
-        hv = _hash_vector(layout, s)
-    holdout = hv.holdout
+    plan = plan_at(layout, time.time() if at is None else at.timestamp())
+    holdout, decided = plan.hash_unit(unit_id if type(unit_id) is str else str(unit_id))
     out = []
-    allow_key = unit_id if isinstance(unit_id, int) else None
-    for li, cl in enumerate(layout.layers):
-        name = cl.layer.name
-        if allow_key is not None and allow_key in cl.allowlist:
-            forced = next(
-                ((ce, i) for ce, i in cl.allowlist[allow_key] if ce.t0 <= t < ce.t1), None
-            )
-            if forced is not None:
-                ce, i = forced
-                out.append(LayerAssignment(name, ce.key, ce.variant_keys[i], ce.params[i], True))
-                continue
-        if holdout or not cl.experiments:
-            out.append(LayerAssignment(name))
-            continue
-        bucket = hv.buckets[li]
-        owner: CompiledExperiment | None = None
-        for ce in cl.experiments:
-            p = ce.placement
-            if p.start <= bucket < p.end and ce.t0 <= t < ce.t1:
-                owner = ce
-                break
-        if owner is None or not owner.eligible(attributes):
-            out.append(LayerAssignment(name))
-            continue
-        n = hv.variant_n.get(owner.key)
-        if n is None:
-            n = hv.variant_n[owner.key] = _variant_hash(owner, hv.codes)
-        for i, (lo, hi) in enumerate(owner.ranges):
-            if lo <= n < hi:
-                out.append(
-                    LayerAssignment(name, owner.key, owner.variant_keys[i], owner.params[i])
-                )
-                break
+    for layer, (pe, answer) in zip(plan.layers, decided, strict=True):
+        if layer.allow and type(unit_id) is int and unit_id in layer.allow:
+            out.append(layer.allow[unit_id])  # allowlisted: forced, even in the holdout
+        elif pe is None or pe.eligible is None or pe.eligible(attributes):
+            out.append(answer)
         else:
-            out.append(LayerAssignment(name))
+            out.append(layer.empty)
     return Assignment(unit_id, holdout, tuple(out))
-
-
-class _HashVector(NamedTuple):
-    codes: Sequence[int]
-    holdout: bool
-    buckets: tuple[int, ...]
-    variant_n: dict[str, float]
-
-
-_HASH_CACHE_SIZE = 1 << 16
-"""Units whose hashes are kept per layout. A user sends many requests a session and every hash is
-a pure function of (salt, unit), so repeated requests skip the ~8 FNV passes (~1.3 µs each in
-CPython here). 65,536 units x ~0.5 KiB ≈ 32 MiB at most; cleared when full."""
-
-
-def _hash_vector(layout: Layout, s: str) -> _HashVector:
-    codes: Sequence[int] = s.encode() if s.isascii() else _code_units(s)
-    # digit ids: the first 3 characters' FNV steps come from the seed's prefix table
-    head: bytes | None = codes[:3] if isinstance(codes, bytes) and s.isdigit() else None
-    tail = codes[3:] if head is not None else codes
-    holdout = False
-    if layout.holdout_state is not None and layout.holdout is not None:
-        h = layout.holdout_prefix[head] if head is not None else layout.holdout_state
-        for c in tail:
-            h = ((h ^ c) * _P) & _M
-        holdout = _outer(h) % 10_000 < layout.holdout.buckets
-    buckets = []
-    for cl in layout.layers:
-        if holdout or not cl.experiments:
-            buckets.append(-1)
-            continue
-        h = cl.prefix[head] if head is not None else cl.seed_state
-        for c in tail:
-            h = ((h ^ c) * _P) & _M
-        buckets.append(_outer(h) % 10_000)
-    hv = _HashVector(codes, holdout, tuple(buckets), {})
-    cache = layout.hash_cache
-    if len(cache) >= _HASH_CACHE_SIZE:
-        cache.clear()
-    cache[s] = hv
-    return hv
-
-
-def _variant_hash(ce: CompiledExperiment, codes: Sequence[int]) -> float:
-    if ce.experiment.hash_version == 2:
-        if isinstance(codes, bytes) and codes.isdigit():
-            h = ce.prefix[codes[:3]]
-            for c in codes[3:]:
-                h = ((h ^ c) * _P) & _M
-        else:
-            h = ce.seed_state
-            for c in codes:
-                h = ((h ^ c) * _P) & _M
-        return (_outer(h) % 10_000) / 10_000
-    h = FNV_OFFSET
-    for c in codes:
-        h = ((h ^ c) * _P) & _M
-    for c in ce.seed_units:
-        h = ((h ^ c) * _P) & _M
-    return (h % 1_000) / 1_000
 
 
 # ---------------------------------------------------------------------------------------------

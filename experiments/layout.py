@@ -3,9 +3,10 @@
 :class:`Layout` is what assignment reads. Building it checks the set rules assignment relies on
 (known layer, a range for every experiment, no two experiments sharing a bucket of a layer while
 both run, an allowlisted unit in at most one experiment of a layer at a time) and precomputes what
-a request needs: each seed's FNV-1a prefix state (v2 hashes ``seed + unit``, so the seed's part is
-hashed once per config load, not per request), the GrowthBook weight ranges, params as read-only
-mappings.
+a request needs: each seed's FNV-1a state (v2 hashes ``seed + unit``, so the seed's part is hashed
+once per config load, not per request), the GrowthBook weight ranges, params as read-only mappings,
+and the times where the set of running experiments changes (``experiments.request_plan`` compiles
+one plan per interval between them).
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ class CompiledExperiment:
     variant_keys: tuple[str, ...]
     params: tuple[Mapping[str, ParamValue], ...]
     seed_state: int  # FNV state after the seed (v2 prefix)
-    prefix: Mapping[bytes, int]  # FNV state after seed + each 1-3 digit string (digit_prefixes)
     seed_units: tuple[int, ...]  # the seed's code units (v1 suffix)
     t0: float  # start, epoch seconds
     t1: float  # end, epoch seconds
@@ -71,30 +71,8 @@ class CompiledLayer:
 
     layer: Layer
     seed_state: int
-    prefix: Mapping[bytes, int]
     experiments: tuple[CompiledExperiment, ...]
     allowlist: Mapping[int, tuple[tuple[CompiledExperiment, int], ...]]
-
-
-PREFIX_DIGITS = 3
-
-
-def digit_prefixes(state: int) -> dict[bytes, int]:
-    """FNV state after ``state`` then every decimal string of 1 to 3 characters (1,110 keys).
-
-    Unit ids are mostly 6-10 digits: the first 3 steps of each per-request hash become one dict
-    lookup (~0.3 µs saved per hash, ~8 hashes per request); built once per config load (~1 ms).
-    """
-    out: dict[bytes, int] = {}
-    frontier = {b"": state}
-    for _ in range(PREFIX_DIGITS):
-        nxt = {}
-        for text, h in frontier.items():
-            for d in range(10):
-                nxt[text + bytes([48 + d])] = ((h ^ (48 + d)) * 0x01000193) & 0xFFFFFFFF
-        out.update(nxt)
-        frontier = nxt
-    return out
 
 
 def _compile(e: Experiment, p: Placement) -> CompiledExperiment:
@@ -106,7 +84,6 @@ def _compile(e: Experiment, p: Placement) -> CompiledExperiment:
         variant_keys=tuple(v.key for v in e.variants),
         params=tuple(MappingProxyType(dict(v.params)) for v in e.variants),
         seed_state=_fnv_update(FNV_OFFSET, e.seed),
-        prefix=digit_prefixes(_fnv_update(FNV_OFFSET, e.seed)),
         seed_units=tuple(_code_units(e.seed)),
         t0=e.start.timestamp(),
         t1=e.end.timestamp(),
@@ -198,9 +175,10 @@ class Layout:
     layers: tuple[CompiledLayer, ...]
     holdout_state: int | None = None
     files: Mapping[str, str] = field(default_factory=dict)
-    holdout_prefix: Mapping[bytes, int] = field(default_factory=dict)
-    # per-unit hashes of this layout (experiments.assignment), bounded there
-    hash_cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # epoch seconds where the set of running experiments changes (starts and ends, sorted)
+    time_bounds: tuple[float, ...] = ()
+    # per-request plans by interval of time_bounds (experiments.request_plan), built on first use
+    request_plans: dict[int, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def holdout(self) -> Holdout | None:
@@ -238,7 +216,6 @@ class Layout:
                 CompiledLayer(
                     layer,
                     _fnv_update(FNV_OFFSET, layer.seed),
-                    digit_prefixes(_fnv_update(FNV_OFFSET, layer.seed)),
                     members,
                     MappingProxyType({u: tuple(v) for u, v in allow.items()}),
                 )
@@ -253,7 +230,8 @@ class Layout:
             tuple(compiled_layers),
             holdout_state,
             MappingProxyType(dict(files or {})),
-            digit_prefixes(holdout_state) if holdout_state is not None else {},
+            tuple(sorted({t for cl in compiled_layers for ce in cl.experiments
+                          for t in (ce.t0, ce.t1)})),
         )
 
     def holdout_experiment(self) -> Experiment | None:

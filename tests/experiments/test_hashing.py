@@ -148,18 +148,19 @@ def test_choose_variation_array_equals_scalar(
     assert choose_variation_array(n, ranges).tolist() == [choose_variation(x, ranges) for x in n]
 
 
-EDGES = [0, 1, 9, 10, 99_999, 100_000, 100_001, 1_000_000, 4_294_899_999, 4_294_967_295]
+EDGES = [0, 1, 9, 10, 9_999, 10_000, 10_001, 99_999, 100_000, 100_001, 1_000_000, 4_294_899_999,
+         4_294_967_295]
 
 
 @settings(max_examples=40, deadline=None)
 @given(hs=st.lists(st.integers(0, 2**32 - 1), max_size=40))
 def test_second_pass_tables_equal_plain_fnv(hs: list[int]) -> None:
     """The table-driven second v2 pass (scalar and vectorized) == FNV of the decimal string,
-    including numbers below 10**5 (no head) and at the uint32 limits."""
-    from experiments.assignment import _outer
+    including numbers below 10**4 / 10**5 (no head) and at the uint32 limits."""
     from experiments.hashing import _fnv_of_decimal
+    from experiments.request_plan import second_pass
 
     values = EDGES + hs
     expected = [fnv1a32(str(h)) for h in values]
-    assert [_outer(h) for h in values] == expected
+    assert [second_pass(h) for h in values] == expected
     assert _fnv_of_decimal(np.array(values, dtype=np.uint32)).tolist() == expected
