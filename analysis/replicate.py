@@ -3,9 +3,10 @@
 ``unit_aggregates`` runs the unit-level SQL once and returns, per unit, each metric's four
 variables (num, den, pre_num, pre_den; winsorized as in the scorecard). ``analyze_assignments``
 then takes an assignment matrix (R replications × N units, e.g. R fresh hash salts of an A/A)
-and reduces it to sufficient statistics with two matrix products per chunk (A @ [v, v⊗v]) before
-running exactly the tests the scorecard runs (``analysis.stats.two_sample_effect``). 1,000
-replications × 50k units take a few seconds on one core.
+and reduces it to sufficient statistics with one matrix product per chunk (A @ [1, v, v⊗v] for
+the treatment arm; control = totals − treatment when every unit is in an arm) before running
+exactly the tests the scorecard runs (``analysis.stats.two_sample_effect``). It is the engine of
+the calibration audit (``shoplab audit``): 1,000 replications × 37k units × 4 metrics in ≈ 0.6 s.
 """
 
 from __future__ import annotations
@@ -105,13 +106,13 @@ def unit_aggregates(
     return UnitAggregates(table=table, metrics=tuple(defs), caps=caps)
 
 
-def _stats(n: NDArray[np.float64], moments: NDArray[np.float64]) -> SufficientStatistic:
-    """(R,) counts and (R, 14) [Σv, Σ upper-triangle v vᵀ] → SufficientStatistic with (R, ...)."""
-    sp = np.empty((moments.shape[0], 4, 4))
+def _unpack(stats: NDArray[np.float64], base: int) -> SufficientStatistic:
+    """Columns [n | per metric Σv (4), Σ upper-triangle v vᵀ (10)] → one metric's statistic."""
+    sp = np.empty((stats.shape[0], 4, 4))
     for c, (j, k) in enumerate(_PAIRS):
-        sp[:, j, k] = moments[:, 4 + c]
-        sp[:, k, j] = moments[:, 4 + c]
-    return SufficientStatistic(n, moments[:, :4].copy(), sp)
+        sp[:, j, k] = stats[:, base + 4 + c]
+        sp[:, k, j] = stats[:, base + 4 + c]
+    return SufficientStatistic(stats[:, 0].copy(), stats[:, base : base + 4].copy(), sp)
 
 
 def analyze_assignments(
@@ -157,31 +158,33 @@ def analyze_assignments(
     unknown = [n for n in names if n not in by_name]
     if unknown:
         raise ValueError(f"metrics == {unknown}, must be among {sorted(by_name)}.")
-    # One design matrix for all metrics: [v (4 cols), v⊗v upper triangle (10 cols)] per metric,
-    # so each chunk of replications costs two matrix products, not two per metric.
-    blocks = []
+    # One design matrix for all metrics, [1 | v (4 cols), v⊗v upper triangle (10 cols) per
+    # metric], so a chunk of replications is a single BLAS product per arm: a 4-column product
+    # runs at about a fifth of a 57-column one's speed per column here. When every unit is in one
+    # of the two arms (an A/A re-hash), control = totals − treatment: one product, not two
+    # (37k units × 1,000 replications × 4 metrics: 0.6 s instead of 6 s with per-metric, per-arm
+    # products).
+    blocks = [np.ones((n_units, 1))]
     for name in names:
         v = units.variables(name)
-        blocks.append(np.column_stack([v, *(v[:, j] * v[:, k] for j, k in _PAIRS)]))
-    x = np.hstack(blocks)
-    width = 4 + len(_PAIRS)
-    n_c_parts: list[NDArray[np.float64]] = []
-    n_t_parts: list[NDArray[np.float64]] = []
-    s_c_parts: list[NDArray[np.float64]] = []
-    s_t_parts: list[NDArray[np.float64]] = []
+        blocks += [v, np.stack([v[:, j] * v[:, k] for j, k in _PAIRS], axis=1)]
+    x = np.ascontiguousarray(np.concatenate(blocks, axis=1))
+    both_arms = bool(a2.size) and bool(np.isin(a2, (0, 1)).all())
+    s_t = np.empty((a2.shape[0], x.shape[1]))
+    s_c = np.empty_like(s_t)
     for lo in range(0, a2.shape[0], chunk):
         block = a2[lo : lo + chunk]
-        for arm, n_parts, s_parts in ((0, n_c_parts, s_c_parts), (1, n_t_parts, s_t_parts)):
-            mask = (block == arm).astype(np.float64)
-            n_parts.append(mask.sum(axis=1))
-            s_parts.append(mask @ x)
-    n_c, n_t = np.concatenate(n_c_parts), np.concatenate(n_t_parts)
-    s_c, s_t = np.concatenate(s_c_parts), np.concatenate(s_t_parts)
+        s_t[lo : lo + chunk] = (block == 1).astype(np.float64) @ x
+        if not both_arms:
+            s_c[lo : lo + chunk] = (block == 0).astype(np.float64) @ x
+    if both_arms:
+        s_c = x.sum(axis=0)[None, :] - s_t
+    width = 4 + len(_PAIRS)
 
     out: dict[str, Effect] = {}
     for i, name in enumerate(names):
-        cols = slice(i * width, (i + 1) * width)
-        c, t = _stats(n_c, s_c[:, cols]), _stats(n_t, s_t[:, cols])
+        base = 1 + i * width
+        c, t = _unpack(s_c, base), _unpack(s_t, base)
         lf = lift.get(name, 0.0) if isinstance(lift, dict) else lift
         if lf:
             if by_name[name].kind == "proportion":

@@ -3,7 +3,8 @@
 The unit-level aggregates come from ``analysis.unit_aggregates`` (the scorecard's SQL, run once)
 and every replication goes through the tests a scorecard runs (``analysis.stats
 .two_sample_effect``: delta method, Welch, CUPED), vectorized over replications by
-:mod:`shoplab.audit.replicate` (tested equal to ``analysis.analyze_assignments``).
+``analysis.analyze_assignments`` (tested against per-replication statistics, scipy and
+statsmodels in ``tests/e2e/test_audit.py``).
 """
 
 from __future__ import annotations
@@ -15,11 +16,10 @@ import polars as pl
 from numpy.typing import NDArray
 from scipy import stats as sps
 
-from analysis import UnitAggregates
+from analysis import UnitAggregates, analyze_assignments
 from analysis.sequential import confidence_sequence_halfwidth
 from analysis.srm import srm_test
 from analysis.stats import Effect
-from shoplab.audit.replicate import replicate_effects
 from shoplab.audit.results import AaCheck, CoverageCheck, CupedCheck, SequentialCheck, SrmCheck
 
 __all__ = [
@@ -127,7 +127,9 @@ def sequential_checks(
         cols = np.searchsorted(final_ids, ids)
         if not np.array_equal(final_ids[np.minimum(cols, final_ids.size - 1)], ids):
             raise ValueError("a daily look holds units absent from the final table.")
-        effects = replicate_effects(units, assignments[:, cols], metrics, cuped=True, alpha=alpha)
+        effects = analyze_assignments(
+            units, assignments[:, cols], cuped=True, alpha=alpha, metrics=metrics
+        )
         n_total = float(units.table.height)
         for m, e in effects.items():
             hw = confidence_sequence_halfwidth(e.abs_se, n_total, alpha=alpha, tuning_n=tuning_n)

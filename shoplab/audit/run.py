@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from analysis import analyze, unit_aggregates
+from analysis import analyze, analyze_assignments, unit_aggregates
 from experiments import ExperimentPolicy
 from shoplab.audit.checks import (
     aa_checks,
@@ -21,7 +21,6 @@ from shoplab.audit.checks import (
     srm_check,
 )
 from shoplab.audit.rehash import rehash_assignments
-from shoplab.audit.replicate import replicate_effects
 from shoplab.audit.results import AuditReport, DatasetInfo, SimulatedEffectCheck, SrmCheck
 from shoplab.audit.settings import AuditSettings
 from shoplab.audit.world import (
@@ -136,13 +135,15 @@ def run_audit(
         step(f"re-hash {ids.size:,} units with {s.replications:,} fresh salts")
         assign = rehash_assignments(ids, s.replications, f"audit_rehash_{s.seed}")
         step("A/A false-positive rates (with and without CUPED)")
-        plain = replicate_effects(units, assign, AUDITED_METRICS, cuped=False, alpha=s.alpha)
-        adjusted = replicate_effects(units, assign, AUDITED_METRICS, cuped=True, alpha=s.alpha)
+        plain, adjusted = (
+            analyze_assignments(units, assign, cuped=c, alpha=s.alpha, metrics=AUDITED_METRICS)
+            for c in (False, True)
+        )
         aa_res = aa_checks({False: plain, True: adjusted}, s.alpha, s.fpr_band)
         cuped_res = cuped_checks(plain, adjusted, ["gmv_per_user", "ctr", "cvr"])
         step(f"coverage of a known +{s.lift:.0%} lift")
-        lifted = replicate_effects(
-            units, assign, COVERAGE_METRICS, cuped=True, alpha=s.alpha, lift=s.lift
+        lifted = analyze_assignments(
+            units, assign, cuped=True, alpha=s.alpha, metrics=COVERAGE_METRICS, lift=s.lift
         )
         cov_res = coverage_checks(lifted, s.lift, s.alpha, s.coverage_band)
         step(f"sequential: a look every day for {s.experiment_days} days")

@@ -4,8 +4,9 @@ The slow module fixture runs ``run_audit`` once with its default sizes (200k sim
 ≈ 75k exposed units, 1,000 replications; ≈ 70 s on 2 cores) and each slow test checks one claim
 of the report. Monte Carlo bands: with R = 1,000 a true 5 % rate has sd 0.69 pp, so
 [3.5 %, 6.5 %] is ±2.2 sd; a true 95 % coverage has sd 0.69 pp. The fast tests check the audit's
-own machinery against independent oracles (the scalar GrowthBook hash, ``analyze_assignments``,
-scipy's Welch test, statsmodels' Clopper–Pearson interval) on a small simulated log.
+own machinery against independent oracles (the scalar GrowthBook hash, statistics reduced per
+replication from its own units, scipy's Welch test, statsmodels' OLS and Clopper–Pearson
+interval) on a small simulated log.
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+import statsmodels.api as sm
 from pydantic import ValidationError
 from scipy import stats as sps
 from statsmodels.stats.proportion import proportion_confint
 from typer.testing import CliRunner
 
 from analysis import analyze_assignments, unit_aggregates
+from analysis.engine import metric_test_options
+from analysis.stats import SufficientStatistic, two_sample_effect
 from experiments import bucket_v2
 from shoplab.audit import (
     AUDITED_METRICS,
@@ -40,7 +44,6 @@ from shoplab.audit import (
     save_report,
 )
 from shoplab.audit.checks import drop_treatment_units
-from shoplab.audit.replicate import replicate_effects
 from shoplab.audit.world import AA_KEY, data_root_at, simulate_world
 
 SMALL = AuditSettings(users=6_000, items=1_000, replications=40, srm_units=20_000)
@@ -93,30 +96,61 @@ def test_rehash_rejects_bad_input(kwargs: dict[str, float], match: str) -> None:
         rehash_assignments(**args)  # type: ignore[arg-type]
 
 
-def test_replicate_effects_equal_analyze_assignments(small_units: object) -> None:
+def test_analyze_assignments_equals_per_replication_statistics(small_units: object) -> None:
+    """The stacked product, and its control = totals − treatment shortcut, against sufficient
+    statistics reduced row by row from each replication's own units, with the lift applied to
+    those units' numerators (not to the statistics). Putting every 7th unit in no arm (value 2)
+    takes the two-product path."""
     units = small_units
     ids = units.table.get_column("unit_id").to_numpy()  # type: ignore[attr-defined]
-    assign = rehash_assignments(ids, 25, "oracle")
-    for cuped, lift in ((False, 0.0), (True, 0.0), (True, 0.05)):
-        metrics = [m for m in AUDITED_METRICS if not (lift and m == "buyer_rate")]
-        fast = replicate_effects(units, assign, metrics, cuped=cuped, lift=lift)  # type: ignore[arg-type]
-        ref = analyze_assignments(units, assign, cuped=cuped, metrics=metrics, lift=lift)  # type: ignore[arg-type]
-        for m in metrics:
-            for field in ("abs_effect", "abs_se", "pvalue", "rel_ci_lower", "rel_ci_upper"):
-                np.testing.assert_allclose(
-                    getattr(fast[m], field),
-                    getattr(ref[m], field),
-                    rtol=1e-9,
-                    atol=1e-15,
-                    err_msg=f"{m} {field} cuped={cuped} lift={lift}",
-                )
+    full = rehash_assignments(ids, 6, "oracle")
+    partial = full.copy()
+    partial[:, ::7] = 2
+    by_name = {m.name: m for m in units.metrics}  # type: ignore[attr-defined]
+    for assign in (full, partial):
+        for cuped, lift in ((False, 0.0), (True, 0.0), (True, 0.05)):
+            metrics = [m for m in AUDITED_METRICS if not (lift and m == "buyer_rate")]
+            got = analyze_assignments(units, assign, cuped=cuped, metrics=metrics, lift=lift)  # type: ignore[arg-type]
+            for m in metrics:
+                v = units.variables(m)  # type: ignore[attr-defined]
+                for r in range(assign.shape[0]):
+                    treated = v[assign[r] == 1].copy()
+                    treated[:, 0] *= 1.0 + lift
+                    ref = two_sample_effect(
+                        SufficientStatistic.from_units(v[assign[r] == 0]),
+                        SufficientStatistic.from_units(treated),
+                        cuped=cuped,
+                        **metric_test_options(by_name[m]),
+                    )
+                    for field in ("abs_effect", "abs_se", "pvalue", "rel_ci_lower", "theta"):
+                        np.testing.assert_allclose(
+                            np.asarray(getattr(got[m], field))[r],
+                            getattr(ref, field),
+                            rtol=1e-9,
+                            atol=1e-12,
+                            err_msg=f"{m} {field} cuped={cuped} lift={lift} replication {r}",
+                        )
+
+
+def test_one_replication_of_gmv_per_user_cuped_is_statsmodels_ols(small_units: object) -> None:
+    """CUPED through the audit path == OLS of GMV on treatment and the centered pre-period GMV."""
+    units = small_units
+    ids = units.table.get_column("unit_id").to_numpy()  # type: ignore[attr-defined]
+    assign = rehash_assignments(ids, 1, "ols")
+    e = analyze_assignments(units, assign, cuped=True, metrics=["gmv_per_user"])["gmv_per_user"]  # type: ignore[arg-type]
+    v = units.variables("gmv_per_user")  # type: ignore[attr-defined]
+    y, pre = v[:, 0], v[:, 2]
+    X = sm.add_constant(np.c_[assign[0], pre - pre.mean()])
+    fit = sm.OLS(y, X).fit()
+    assert float(e.abs_effect[0]) == pytest.approx(fit.params[1], rel=1e-9)
+    assert float(e.theta[0]) == pytest.approx(fit.params[2], rel=1e-9)
 
 
 def test_one_replication_of_gmv_per_user_is_scipy_welch(small_units: object) -> None:
     units = small_units
     ids = units.table.get_column("unit_id").to_numpy()  # type: ignore[attr-defined]
     assign = rehash_assignments(ids, 1, "welch")
-    e = replicate_effects(units, assign, ["gmv_per_user"], cuped=False)["gmv_per_user"]  # type: ignore[arg-type]
+    e = analyze_assignments(units, assign, cuped=False, metrics=["gmv_per_user"])["gmv_per_user"]  # type: ignore[arg-type]
     x = units.variables("gmv_per_user")[:, 0]  # type: ignore[attr-defined]
     ref = sps.ttest_ind(x[assign[0] == 1], x[assign[0] == 0], equal_var=False)
     assert float(e.pvalue[0]) == pytest.approx(ref.pvalue, rel=1e-9)
