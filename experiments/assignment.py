@@ -101,9 +101,9 @@ def assign(
     """
     layout = resolve_layout(experiments)
     plan = plan_at(layout, time.time() if at is None else at.timestamp())
-    holdout, decided = plan.hash_unit(unit_id if type(unit_id) is str else str(unit_id))
+    holdout, owners, answers = plan.hash_unit(unit_id if type(unit_id) is str else str(unit_id))
     out = []
-    for layer, (pe, answer) in zip(plan.layers, decided, strict=True):
+    for layer, pe, answer in zip(plan.layers, owners, answers, strict=True):
         if layer.allow and type(unit_id) is int and unit_id in layer.allow:
             out.append(layer.allow[unit_id])  # allowlisted: forced, even in the holdout
         elif pe is None or pe.eligible is None or pe.eligible(attributes):

@@ -129,9 +129,10 @@ class PlanLayer:
     empty: LayerAssignment = field(repr=False)
 
 
-UnitHashes = tuple[bool, tuple[tuple[PlanExperiment | None, LayerAssignment], ...]]
-"""What hashing decides for one unit: (in the holdout, per layer (owner, its answer)); targeting
-and allowlists are applied per request on top, since they depend on attributes and ids."""
+UnitHashes = tuple[bool, tuple[PlanExperiment | None, ...], tuple[LayerAssignment, ...]]
+"""What hashing decides for one unit: (in the holdout, each layer's owner, each layer's answer);
+targeting and allowlists are applied per request on top, since they depend on attributes and
+ids."""
 
 
 def _answers(ce: CompiledExperiment, layer: str, empty: LayerAssignment) -> tuple[Any, ...]:
@@ -257,28 +258,30 @@ class RequestPlan:
             self.holdout_lane >= 0
             and second_pass(h[self.holdout_lane], heads) % BUCKETS < self.holdout_buckets
         )
-        out: list[tuple[PlanExperiment | None, LayerAssignment]] = []
+        owners: list[PlanExperiment | None] = []
+        answers: list[LayerAssignment] = []
         v1_state = -1
         for pl in self.layers:
-            if holdout or pl.owners is None:
-                out.append((None, pl.empty))
-                continue
-            pe = pl.owners[second_pass(h[pl.lane], heads) % BUCKETS]
+            pe, answer = None, pl.empty
+            if not holdout and pl.owners is not None:
+                pe = pl.owners[second_pass(h[pl.lane], heads) % BUCKETS]
             if pe is None:
-                out.append((None, pl.empty))
+                pass
             elif pe.lane >= 0:
-                out.append((pe, pe.answers[second_pass(h[pe.lane], heads) % BUCKETS]))
+                answer = pe.answers[second_pass(h[pe.lane], heads) % BUCKETS]
             elif pe.compiled.experiment.hash_version == 2:  # v2 seed outside the packed pass
-                first = _fnv_update(pe.compiled.seed_state, s)
-                out.append((pe, pe.answers[second_pass(first, heads) % BUCKETS]))
+                answer = pe.answers[second_pass(_fnv_update(pe.compiled.seed_state, s)) % BUCKETS]
             else:  # v1: fnv1a32(unit + seed) % 1000
                 if v1_state < 0:
                     v1_state = _fnv_update(FNV_OFFSET, s)
                 state = v1_state
                 for c in pe.compiled.seed_units:
                     state = ((state ^ c) * _P) & _M
-                out.append((pe, pe.answers[state % 1_000]))
-        result = (holdout, tuple(out))
+                answer = pe.answers[state % 1_000]
+            owners.append(pe)
+            answers.append(answer)
+        # three tuples per unit, not one per layer: fewer objects for the GC to walk in the cache
+        result = (holdout, tuple(owners), tuple(answers))
         if len(self.units) >= _UNIT_CACHE_SIZE:
             self.units.clear()
         self.units[s] = result
