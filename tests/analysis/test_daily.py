@@ -1,0 +1,203 @@
+"""The daily series (one read of the events, NumPy telescoping) against a brute-force oracle.
+
+The oracle recomputes, for every day d, the whole cumulative unit table from the raw Parquet
+files with plain Polars (first exposure per unit, switchers out, events at/after it and before
+the end of day d, pre-period sums), then reduces it with the SQL path
+(``reduce_statistics``). It shares no code with ``analysis.units.scan_units`` or
+``analysis.daily``: if either mis-assigned an event to a day, a unit or a variant, some day's
+n, Σv or Σvvᵀ would differ.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import polars as pl
+import pytest
+
+from analysis.daily import daily_statistics
+from analysis.engine import _metric_list
+from analysis.units import (
+    UnitQuery,
+    build_unit_table,
+    connect,
+    fetch_polars,
+    pre_period_table,
+    reduce_statistics,
+    scan_units,
+    sharing_unit_table,
+    unit_columns_for,
+    window_totals,
+    winsorize_caps,
+)
+from benchmarks.analysis import START
+from tests.analysis.builders import make_experiment
+
+ALL8 = [
+    "ctr",
+    "cvr",
+    "gmv_per_user",
+    "orders_per_user",
+    "aov",
+    "buyer_rate",
+    "refund_rate",
+    "new_item_exposure_share",
+]
+
+
+def _events(root: Path, table: str) -> pl.DataFrame:
+    return pl.read_parquet(root / "events" / table / "*.parquet")
+
+
+def _oracle_units(
+    root: Path, key: str, start: datetime, end: datetime, pre_days: int
+) -> pl.DataFrame:
+    """The unit table of window [start, end), by hand in Polars."""
+    pre_start = start - timedelta(days=pre_days)
+    exp = _events(root, "exposures").filter(
+        (pl.col("experiment") == key) & (pl.col("ts") >= start) & (pl.col("ts") < end)
+    )
+    units = (
+        exp.sort("ts")
+        .group_by("unit_id")
+        .agg(
+            pl.col("ts").first().alias("first_ts"),
+            pl.col("variant").first(),
+            pl.col("variant").n_unique().alias("n_variants"),
+        )
+        .filter(pl.col("n_variants") == 1)
+        .drop("n_variants")
+    )
+    items = _events(root, "items").select("item_id", "created_ts")
+    new_item = (pl.col("ts") - pl.col("created_ts")) < timedelta(days=7)
+    tables = {
+        "impressions": _events(root, "impressions")
+        .join(items, on="item_id")
+        .with_columns(impressions=pl.lit(1.0), new_item_impressions=new_item.cast(pl.Float64)),
+        "clicks": _events(root, "clicks").with_columns(clicks=pl.lit(1.0)),
+        "orders": _events(root, "orders").with_columns(
+            orders=pl.lit(1.0),
+            refunded_orders=pl.col("refunded").cast(pl.Float64),
+            gmv=pl.when(pl.col("refunded")).then(0.0).otherwise(pl.col("gmv")),
+        ),
+    }
+    cols = {
+        "impressions": ["impressions", "new_item_impressions"],
+        "clicks": ["clicks"],
+        "orders": ["orders", "refunded_orders", "gmv"],
+    }
+    out = units
+    for t, ev in tables.items():
+        ev = ev.rename({"user_id": "unit_id"}).join(units, on="unit_id")
+        win = (
+            ev.filter((pl.col("ts") >= pl.col("first_ts")) & (pl.col("ts") < end))
+            .group_by("unit_id")
+            .agg(pl.col(c).sum() for c in cols[t])
+        )
+        pre = (
+            ev.filter((pl.col("ts") >= pre_start) & (pl.col("ts") < start))
+            .group_by("unit_id")
+            .agg(pl.col(c).sum().alias(f"pre_{c}") for c in cols[t])
+        )
+        out = out.join(win, on="unit_id", how="left").join(pre, on="unit_id", how="left")
+    return out.fill_null(0.0)
+
+
+@pytest.mark.parametrize("hours", [14 * 24, 5 * 24 + 7])  # full window; cut mid-day 5
+def test_daily_statistics_equal_brute_force_per_day(use_log: Path, hours: int) -> None:
+    exp = make_experiment()
+    metrics, _ = _metric_list(exp, ALL8)
+    window_end = START + timedelta(hours=hours)
+    q = UnitQuery(exp.key, START, window_end, 7, unit_columns_for(metrics))
+    con = connect()
+    scan = scan_units(con, q)
+    with pre_period_table(con, scan.events) as pre:
+        caps = winsorize_caps(con, metrics, table=pre)
+    assert caps["gmv_per_user"] is not None  # the winsorized path is exercised
+    series = daily_statistics(scan.events, metrics, caps)
+    np.testing.assert_array_equal(series.window, window_totals(scan.events))
+    n_days = (window_end - timedelta(microseconds=1)).date().toordinal() - START.date().toordinal()
+    assert len(series.days) == n_days + 1
+
+    oracle = duckdb.connect()
+    for d, day in enumerate(series.days):
+        day_end = min(datetime.combine(day, datetime.min.time(), UTC) + timedelta(1), window_end)
+        oracle.register("frame", _oracle_units(use_log, exp.key, START, day_end, 7).to_arrow())
+        oracle.execute("CREATE OR REPLACE TABLE units AS SELECT * FROM frame")
+        oracle.unregister("frame")
+        want = reduce_statistics(oracle, metrics, caps)
+        for variant in ("control", "treatment"):
+            for m in metrics:
+                got = series.stats[variant][m.name][d]
+                w = want[(variant, None)][m.name]
+                assert float(got.n) == float(w.n), (day, variant, m.name)
+                np.testing.assert_allclose(got.sums, w.sums, rtol=1e-11, atol=1e-9)
+                np.testing.assert_allclose(got.sum_products, w.sum_products, rtol=1e-11, atol=1e-7)
+    con.close()
+
+
+def test_unit_table_equals_the_polars_oracle(use_log: Path) -> None:
+    exp = make_experiment()
+    metrics, _ = _metric_list(exp, ALL8)
+    q = UnitQuery(exp.key, START, exp.end, 7, unit_columns_for(metrics))
+    con = connect()
+    build_unit_table(con, q)
+    got = fetch_polars(con).sort("unit_id")
+    con.close()
+    want = _oracle_units(use_log, exp.key, START, exp.end, 7).sort("unit_id")
+    assert got["unit_id"].to_list() == want["unit_id"].to_list()
+    assert got["variant"].to_list() == want["variant"].to_list()
+    for c in want.columns:
+        if c.startswith(("impressions", "clicks", "orders", "pre_", "refunded", "new_", "gmv")):
+            np.testing.assert_allclose(got[c].to_numpy(), want[c].to_numpy(), rtol=1e-12)
+
+
+def test_shared_unit_table_equals_a_fresh_build(use_log: Path) -> None:
+    """What analyze() hands to the interaction checks is the table a fresh build would give,
+    user attributes included, and a second build on the same connection does not disturb it."""
+    exp = make_experiment()
+    metrics, _ = _metric_list(exp, ALL8)
+    main_q = UnitQuery(exp.key, START, exp.end, 7, unit_columns_for(metrics), user_attributes=False)
+    sub_q = UnitQuery(exp.key, START, exp.end, 7, ("impressions", "clicks"))
+    main = connect()
+    n_multi = build_unit_table(main, main_q)
+    fresh = connect()
+    assert build_unit_table(fresh, sub_q) == n_multi
+    want = fetch_polars(fresh).sort("unit_id")
+    shared = connect()
+    with sharing_unit_table(main, main_q, "units", n_multi):
+        assert build_unit_table(shared, sub_q) == n_multi
+    got = fetch_polars(shared).sort("unit_id")
+    assert got.columns == want.columns
+    assert got.equals(want)
+    assert set(want["country"].unique()) - {"unknown"}  # attributes were joined, not defaulted
+    # rebuilding another table on the main connection leaves "units" as it was
+    before = fetch_polars(main).sort("unit_id")
+    build_unit_table(main, sub_q, name="units_small")
+    assert fetch_polars(main).sort("unit_id").equals(before)
+    for con in (main, fresh, shared):
+        con.close()
+
+
+def test_hand_log_series_by_hand(data_root: Path) -> None:
+    """The hand-written log of test_engine (its docstring has the events): ctr by day.
+
+    Day 0: control user 2 (2 impressions, 0 clicks), treatment user 4 (1, 1): 0 vs 1.
+    Day 1: user 1 enters control (3, 1): 1/5 = 0.2 vs 1. Day 2: user 3 enters treatment
+    (4, 2): 0.2 vs 3/5 = 0.6. Nothing changes after that (user 1's day-20 impression is past
+    the end), and the last point is the scorecard's row.
+    """
+    from analysis import analyze
+    from tests.analysis.test_engine import _hand_log
+
+    _hand_log(data_root)
+    card = analyze(make_experiment(), metrics=["ctr"], daily=True, cuped=False)
+    pts = [p for p in card.daily if p.metric == "ctr"]
+    assert [(p.n_control, p.n_treatment) for p in pts[:4]] == [(1, 1), (2, 1), (2, 2), (2, 2)]
+    assert [p.abs_effect for p in pts[:3]] == pytest.approx([1.0, 0.8, 0.4], abs=1e-12)
+    assert [p.status for p in pts[:3]] == ["too_few_units", "too_few_units", "ok"]
+    assert all(p.abs_effect == pytest.approx(0.4, abs=1e-12) for p in pts[2:])
+    assert pts[-1].abs_effect == pytest.approx(card.row("ctr").abs_effect, abs=1e-12)
