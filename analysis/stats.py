@@ -88,6 +88,10 @@ class Effect:
         ci_lower, ci_upper, rel_ci_lower, rel_ci_upper: two-sided (1 − alpha) intervals.
         theta: CUPED coefficient (0 without CUPED).
         variance_reduction: 1 − Var(adjusted) / Var(unadjusted) of abs_effect (0 without CUPED).
+        fieller_g: (z · SE(control_value) / control_value)², Fieller's g for the ratio
+            abs_effect / |control_value|. The delta-method relative interval is only trustworthy
+            for small g; at g >= 1 the control value is within its own interval of 0 and the
+            exact (Fieller) interval of the relative effect is unbounded.
     """
 
     control_value: FloatArray
@@ -104,6 +108,7 @@ class Effect:
     rel_ci_upper: FloatArray
     theta: FloatArray
     variance_reduction: FloatArray
+    fieller_g: FloatArray
 
 
 def _quad(a: FloatArray, m: FloatArray, b: FloatArray) -> FloatArray:
@@ -205,6 +210,7 @@ def two_sample_effect(
         )
         rel_se = np.sqrt(np.maximum(var_rel, 0.0))
         z = sps.norm.ppf(1.0 - alpha / 2.0)
+        fieller_g = z**2 * var_c_unadj / r_c**2
 
     return Effect(
         control_value=r_c,
@@ -221,4 +227,5 @@ def two_sample_effect(
         rel_ci_upper=rel + z * rel_se,
         theta=theta,
         variance_reduction=np.where(on, variance_reduction, 0.0),
+        fieller_g=fieller_g,
     )
