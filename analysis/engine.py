@@ -61,7 +61,8 @@ RELATIVE_CI_APPROX_G = 0.1
 """Fieller's g = (z · SE(control) / control)² above which a row says its relative CI is
 approximate. The delta-method interval of abs_effect / |control| is the first-order expansion of
 Fieller's exact one; they agree closely for g below ~0.1 (the control value's 95 % interval
-within ±32 % of it) and part ways as g grows. At g >= 1 the exact interval is unbounded and none is shown."""
+within ±32 % of it) and part ways as g grows. At g >= 1 the exact interval is unbounded and
+none is shown."""
 DAILY_AUTO_MAX_UNITS = 12_000_000
 """Above this many units the daily series is skipped unless asked for. Time is not the limit
 (the series reuses the unit table's single read of the events: 33.7 s → 39.3 s for the 10M-user

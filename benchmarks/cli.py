@@ -47,7 +47,8 @@ def register(app: typer.Typer) -> None:
             rows.extend(module.run(quick=not full))
         table = Table(title="shoplab benchmarks (medians; ratio = case / baseline)")
         for col in ("benchmark", "case", "median", "peak MiB", "baseline", "ratio", "note"):
-            table.add_column(col, justify="right" if col in ("median", "peak MiB", "ratio") else "left")
+            right = col in ("median", "peak MiB", "ratio")
+            table.add_column(col, justify="right" if right else "left")
         for r in rows:
             table.add_row(
                 r.benchmark,

@@ -51,7 +51,7 @@ def time_median(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> 
 
 
 def run_in_subprocess(target: str, *args: str, timeout: float = 3600) -> dict[str, Any]:
-    """Run ``python -m benchmarks.<module> <case> <args>`` in a child and return its JSON + peak RSS.
+    """Run ``python -m benchmarks.<module> <args>`` in a child; return its JSON + peak RSS.
 
     The child must print one JSON object on its last stdout line, built with :func:`child_report`
     so that it carries the child's own peak RSS.

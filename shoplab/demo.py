@@ -81,7 +81,9 @@ def verdict_table(cards: dict[str, Any]) -> Any:
             else "—"
         )
         p_adj = "—" if row is None or row.adjusted_pvalue is None else f"{row.adjusted_pvalue:.3g}"
-        flagged = sorted({i.other_experiment for i in card.interactions if i.flagged or i.dependent})
+        flagged = sorted(
+            {i.other_experiment for i in card.interactions if i.flagged or i.dependent}
+        )
         t.add_row(
             key, card.layer, f"{sum(v.units for v in card.variants):,}", f"{card.srm.pvalue:.3g}",
             card.primary_metric, rel, p_adj, ", ".join(flagged) or "none flagged", verdict(card),
@@ -89,7 +91,9 @@ def verdict_table(cards: dict[str, Any]) -> Any:
     return t
 
 
-def run_demo(settings: DemoSettings | None = None, console: Console | None = None) -> dict[str, Any]:
+def run_demo(
+    settings: DemoSettings | None = None, console: Console | None = None
+) -> dict[str, Any]:
     """Run the demo pipeline and return a summary (row counts, scorecard verdicts, timings)."""
     s = settings or DemoSettings()
     # Off a terminal (CI logs, `| tee`) Rich assumes 80 columns, too narrow for a scorecard.
@@ -97,10 +101,10 @@ def run_demo(settings: DemoSettings | None = None, console: Console | None = Non
     t_start = time.perf_counter()
     summary: dict[str, Any] = {}
 
-    import experiments
-    from shoplab import features
     import polars as pl
 
+    import experiments
+    from shoplab import features
     from shoplab.events import load_events
 
     # Polars wraps frames at ~100 characters; the samples below are wide.
@@ -149,11 +153,13 @@ def run_demo(settings: DemoSettings | None = None, console: Console | None = Non
         lambda: features.training_set(labels.head(1000)),
     )
     feature_cols = [c for c in sample.columns if "__" in c]
+    nulls = sample.select(feature_cols).null_count().sum_horizontal()[0]
     con.print(
         f"{len(feature_cols)} feature columns, e.g. {', '.join(feature_cols[:6])}; "
-        f"null rate {sample.select(feature_cols).null_count().sum_horizontal()[0] / max(1, sample.height * len(feature_cols)):.1%}"
+        f"null rate {nulls / max(1, sample.height * len(feature_cols)):.1%}"
     )
-    con.print(sample.select(["user_id", "item_id", "event_timestamp", "clicked", *feature_cols[:5]]).head(5))
+    head = ["user_id", "item_id", "event_timestamp", "clicked", *feature_cols[:5]]
+    con.print(sample.select(head).head(5))
     user_id = int(labels["user_id"][0])
     candidates = labels.filter(labels["user_id"] == user_id)["item_id"].unique().head(10).to_list()
     online = _step(
@@ -168,8 +174,8 @@ def run_demo(settings: DemoSettings | None = None, console: Console | None = Non
     summary["online_rows"] = len(online)
     con.print(
         Panel.fit(
-            f"Done in {time.perf_counter() - t_start:.0f} s. Open the dashboard: [bold]make dashboard[/] "
-            "(or `shoplab dashboard`)",
+            f"Done in {time.perf_counter() - t_start:.0f} s. Open the dashboard: "
+            "[bold]make dashboard[/] (or `shoplab dashboard`)",
             title="shoplab demo",
         )
     )

@@ -42,6 +42,9 @@ def test_unknown_attribute_is_an_attribute_error() -> None:
 
 def test_import_does_not_pull_in_feast_or_streamlit() -> None:
     """Per-request assignment and the CLI must not pay Feast's or Streamlit's import cost."""
-    code = "import sys, shoplab, shoplab.cli; print(sorted(m for m in ('feast','streamlit') if m in sys.modules))"
+    code = (
+        "import sys, shoplab, shoplab.cli; "
+        "print(sorted(m for m in ('feast','streamlit') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
