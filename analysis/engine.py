@@ -324,16 +324,13 @@ def analyze(
         n_multi = scan.multi_variant_units
         n_units = scan.position.size
         run_daily = daily if daily is not None else n_units <= DAILY_AUTO_MAX_UNITS
-        series = None
-        if run_daily:
-            with pre_period_table(con, scan.events) as pre_table:
-                caps = winsorize_caps(con, metric_defs, table=pre_table)
-            # its final state is the window totals: no separate per-unit sum of the events
-            series = daily_statistics(scan.events, metric_defs, caps)
-            write_unit_table(con, q, scan, series.window)
-        else:
-            write_unit_table(con, q, scan, window_totals(scan.events))
-            caps = winsorize_caps(con, metric_defs)
+        # caps first: the daily series applies them day by day, before the unit table exists
+        with pre_period_table(con, scan.events) as pre_table:
+            caps = winsorize_caps(con, metric_defs, table=pre_table)
+        series = daily_statistics(scan.events, metric_defs, caps) if run_daily else None
+        # the series' final state is the window totals: no separate per-unit sum of the events
+        window = series.window if series is not None else window_totals(scan.events)
+        write_unit_table(con, q, scan, window)
         del scan  # the kept events (≈ 5 bytes per window impression) are not needed further
         stats = reduce_statistics(con, metric_defs, caps)
         counts = {k[0]: int(next(iter(v.values())).n) for k, v in stats.items()}

@@ -47,11 +47,17 @@ class CompiledExperiment:
         """The experiment key."""
         return self.experiment.key
 
+    @property
+    def targeted(self) -> bool:
+        """Whether any targeting rule applies (else every unit is eligible)."""
+        return (
+            self.countries is not None or self.platforms is not None
+            or self.user_type != "all" or bool(self.attributes)
+        )
+
     def eligible(self, attributes: Mapping[str, Any] | None) -> bool:
         """Whether a unit with ``attributes`` passes targeting (missing attribute: not eligible)."""
-        if self.countries is None and self.platforms is None and self.user_type == "all" and (
-            not self.attributes
-        ):
+        if not self.targeted:
             return True
         a = attributes or {}
         if self.countries is not None and a.get("country") not in self.countries:
