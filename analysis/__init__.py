@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shoplab._lazy import lazy_exports
+from shoplab.core.lazy import lazy_exports
 
 __all__ = [
     "STATUSES",
@@ -36,31 +36,31 @@ __all__ = [
 ]
 
 _EXPORTS: dict[str, str] = {
-    "STATUSES": "analysis.scorecard",
-    "Metric": "analysis.metrics",
-    "PowerResult": "analysis.power",
-    "UnitAggregates": "analysis.replicate",
-    "Scorecard": "analysis.scorecard",
-    "ScorecardNotFoundError": "analysis.scorecard",
-    "SufficientStatistic": "analysis.stats",
-    "UnknownExperimentError": "analysis.engine",
-    "UnknownMetricError": "analysis.metrics",
-    "analyze": "analysis.engine",
-    "analyze_assignments": "analysis.replicate",
-    "load_scorecard": "analysis.scorecard",
-    "metric_names": "analysis.metrics",
-    "power": "analysis.power",
-    "save_scorecard": "analysis.scorecard",
-    "scorecard_schema": "analysis.scorecard",
-    "unit_aggregates": "analysis.replicate",
+    "STATUSES": "shoplab.analysis.scorecard",
+    "Metric": "shoplab.analysis.metrics",
+    "PowerResult": "shoplab.analysis.power",
+    "UnitAggregates": "shoplab.analysis.replicate",
+    "Scorecard": "shoplab.analysis.scorecard",
+    "ScorecardNotFoundError": "shoplab.analysis.scorecard",
+    "SufficientStatistic": "shoplab.analysis.stats",
+    "UnknownExperimentError": "shoplab.analysis.engine",
+    "UnknownMetricError": "shoplab.analysis.metrics",
+    "analyze": "shoplab.analysis.engine",
+    "analyze_assignments": "shoplab.analysis.replicate",
+    "load_scorecard": "shoplab.analysis.scorecard",
+    "metric_names": "shoplab.analysis.metrics",
+    "power": "shoplab.analysis.power",
+    "save_scorecard": "shoplab.analysis.scorecard",
+    "scorecard_schema": "shoplab.analysis.scorecard",
+    "unit_aggregates": "shoplab.analysis.replicate",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from analysis.engine import UnknownExperimentError, analyze
-    from analysis.metrics import Metric, UnknownMetricError, metric_names
-    from analysis.power import PowerResult, power
-    from analysis.replicate import UnitAggregates, analyze_assignments, unit_aggregates
-    from analysis.scorecard import (
+    from shoplab.analysis.engine import UnknownExperimentError, analyze
+    from shoplab.analysis.metrics import Metric, UnknownMetricError, metric_names
+    from shoplab.analysis.power import PowerResult, power
+    from shoplab.analysis.replicate import UnitAggregates, analyze_assignments, unit_aggregates
+    from shoplab.analysis.scorecard import (
         STATUSES,
         Scorecard,
         ScorecardNotFoundError,
@@ -68,7 +68,7 @@ if TYPE_CHECKING:  # pragma: no cover
         save_scorecard,
         scorecard_schema,
     )
-    from analysis.stats import SufficientStatistic
+    from shoplab.analysis.stats import SufficientStatistic
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

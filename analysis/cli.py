@@ -33,11 +33,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Analyse EXPERIMENT: scorecard with CIs, CUPED, SRM, Holm, always-valid intervals."""
         from rich.console import Console
-
-        from analysis.engine import UnknownExperimentError, analyze
-        from analysis.metrics import UnknownMetricError
-        from analysis.render import render_markdown, render_rich
-        from analysis.scorecard import save_scorecard
+        from shoplab.analysis.engine import UnknownExperimentError, analyze
+        from shoplab.analysis.metrics import UnknownMetricError
+        from shoplab.analysis.render import render_markdown, render_rich
+        from shoplab.analysis.scorecard import save_scorecard
 
         if fmt not in ("table", "json", "markdown"):
             raise typer.BadParameter(f"--format == {fmt!r}, must be table, json or markdown.")
@@ -88,9 +87,8 @@ def register(app: typer.Typer) -> None:
         """Minimum detectable effect of METRIC from the variance of the latest DAYS of traffic."""
         from rich.console import Console
         from rich.table import Table
-
-        from analysis.metrics import UnknownMetricError
-        from analysis.power import power
+        from shoplab.analysis.metrics import UnknownMetricError
+        from shoplab.analysis.power import power
 
         console = Console()
         try:

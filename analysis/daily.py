@@ -31,11 +31,10 @@ from typing import Final, Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
-
-from analysis.metrics import Metric
-from analysis.scorecard import DailyPoint
-from analysis.stats import SufficientStatistic
-from analysis.units import EventChunk, WindowEvents
+from shoplab.analysis.metrics import Metric
+from shoplab.analysis.scorecard import DailyPoint
+from shoplab.analysis.stats import SufficientStatistic
+from shoplab.analysis.units import EventChunk, WindowEvents
 
 __all__ = ["DailyStatistics", "daily_points", "daily_statistics", "metric_variables"]
 
@@ -263,7 +262,7 @@ def daily_points(
     tuning_n: int,
 ) -> list[DailyPoint]:
     """The daily series of every metric × treatment variant, as scorecard points."""
-    from analysis.engine import effect_row_fields  # late: engine imports this module
+    from shoplab.analysis.engine import effect_row_fields  # late: engine imports this module
 
     days, stats = series.days, series.stats
     control = variant_keys[0]

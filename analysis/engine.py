@@ -11,11 +11,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 
 import numpy as np
-from statsmodels.stats.multitest import multipletests
-
-from analysis.daily import daily_points, daily_statistics
-from analysis.metrics import Metric, get_metric, load_metric_catalog
-from analysis.scorecard import (
+from shoplab.analysis.daily import daily_points, daily_statistics
+from shoplab.analysis.metrics import Metric, get_metric, load_metric_catalog
+from shoplab.analysis.scorecard import (
     InteractionRow,
     MetricRow,
     RowStatus,
@@ -25,10 +23,10 @@ from analysis.scorecard import (
     SrmInfo,
     VariantInfo,
 )
-from analysis.sequential import DEFAULT_TUNING_N, confidence_sequence_halfwidth, mixture_rho
-from analysis.srm import SRM_THRESHOLD, srm_test
-from analysis.stats import Effect, SufficientStatistic, two_sample_effect
-from analysis.units import (
+from shoplab.analysis.sequential import DEFAULT_TUNING_N, confidence_sequence_halfwidth, mixture_rho
+from shoplab.analysis.srm import SRM_THRESHOLD, srm_test
+from shoplab.analysis.stats import Effect, SufficientStatistic, two_sample_effect
+from shoplab.analysis.units import (
     SEGMENT_DIMENSIONS,
     SegmentDimension,
     UnitQuery,
@@ -43,6 +41,7 @@ from analysis.units import (
     winsorize_caps,
     write_unit_table,
 )
+from statsmodels.stats.multitest import multipletests
 
 __all__ = [
     "DAILY_AUTO_MAX_UNITS",
@@ -107,7 +106,9 @@ def resolve_experiment(experiment: str | ExperimentLike) -> ExperimentLike:
     """
     if not isinstance(experiment, str):
         return experiment
-    from experiments import load_experiments  # deferred: the experiments package is optional here
+    from shoplab.experiments import (
+        load_experiments,  # deferred: the experiments package is optional here
+    )
 
     known = load_experiments()
     if experiment not in known:
@@ -467,7 +468,7 @@ def _interaction_rows(
     exp: ExperimentLike, as_of: datetime, alpha: float, warnings: list[str]
 ) -> list[InteractionRow]:
     """Cross-layer checks as scorecard rows; a failure becomes a warning, not a lost scorecard."""
-    from analysis.interactions import interactions as cross_layer
+    from shoplab.analysis.interactions import interactions as cross_layer
 
     if str(exp.layer) == "holdout":  # holdout units are in no experiment: no pairs to test
         return []

@@ -36,7 +36,7 @@ from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 
 if TYPE_CHECKING:  # pragma: no cover
-    from analysis.engine import ExperimentLike
+    from shoplab.analysis.engine import ExperimentLike
 
 __all__ = [
     "DEPENDENCE_THRESHOLD",
@@ -297,8 +297,9 @@ def concurrent_experiments(
 def _first_variants(key: str, start: datetime, end: datetime) -> pl.DataFrame:
     """unit_id → variant of its first exposure to ``key`` in [start, end); switchers excluded
     (the rule of ``analysis.units.build_unit_table``)."""
-    from analysis.units import connect
-    from shoplab.paths import exposures_dir
+    from shoplab.analysis.units import connect
+
+    from shoplab.core.paths import exposures_dir
 
     files = sorted(str(p) for p in exposures_dir().glob("*.parquet"))
     empty = pl.DataFrame(schema={"unit_id": pl.Int64, "other_variant": pl.String})
@@ -347,13 +348,13 @@ def interactions(
         analysis.UnknownExperimentError: unknown key.
         ValueError: alpha outside (0, 1).
     """
-    from analysis.engine import UnknownExperimentError, _as_utc
-    from analysis.replicate import unit_aggregates
+    from shoplab.analysis.engine import UnknownExperimentError, _as_utc
+    from shoplab.analysis.replicate import unit_aggregates
 
     if not 0 < alpha < 1:
         raise ValueError(f"alpha == {alpha}, must be in (0, 1).")
     if experiments is None:
-        from experiments import load_experiments
+        from shoplab.experiments import load_experiments
 
         experiments = load_experiments()
     if isinstance(experiment, str):

@@ -14,11 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 import numpy as np
-from statsmodels.stats.power import NormalIndPower
-
-from analysis.metrics import get_metric
-from analysis.stats import _linearized
-from analysis.units import (
+from shoplab.analysis.metrics import get_metric
+from shoplab.analysis.stats import _linearized
+from shoplab.analysis.units import (
     UnitQuery,
     _day_files,
     build_unit_table,
@@ -27,6 +25,7 @@ from analysis.units import (
     unit_columns_for,
     winsorize_caps,
 )
+from statsmodels.stats.power import NormalIndPower
 
 __all__ = ["PowerResult", "power"]
 

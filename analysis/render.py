@@ -6,7 +6,7 @@ scientific notation below 1e-3 so that 3e-12 is not shown as 0.000.
 
 from __future__ import annotations
 
-from analysis.scorecard import InteractionRow, MetricRow, Scorecard
+from shoplab.analysis.scorecard import InteractionRow, MetricRow, Scorecard
 
 __all__ = ["render_markdown", "render_rich"]
 

@@ -18,8 +18,7 @@ from datetime import date, datetime
 import numpy as np
 import polars as pl
 from numpy.typing import NDArray
-
-from analysis.engine import (
+from shoplab.analysis.engine import (
     DEFAULT_PRE_DAYS,
     ExperimentLike,
     _as_utc,
@@ -27,9 +26,9 @@ from analysis.engine import (
     metric_test_options,
     resolve_experiment,
 )
-from analysis.metrics import Metric
-from analysis.stats import Effect, SufficientStatistic, two_sample_effect
-from analysis.units import (
+from shoplab.analysis.metrics import Metric
+from shoplab.analysis.stats import Effect, SufficientStatistic, two_sample_effect
+from shoplab.analysis.units import (
     UnitQuery,
     build_unit_table,
     connect,

@@ -2,7 +2,7 @@
 
 snake_case fields, floats or ``None`` (never NaN: a value that cannot be computed is ``None`` and
 the row's ``status`` says why). ``Scorecard.model_json_schema()`` is the exported schema
-(``scorecard_schema()``). Scorecards are cached under ``shoplab.paths.scorecards_dir()`` as
+(``scorecard_schema()``). Scorecards are cached under ``shoplab.core.paths.scorecards_dir()`` as
 ``<experiment>.json``; loading one is a JSON parse of a few hundred rows, independent of how many
 units the experiment had.
 """
@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shoplab import paths
+from shoplab.core import paths
 
 __all__ = [
     "STATUSES",

@@ -31,10 +31,10 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 from numpy.typing import NDArray
+from shoplab.analysis.metrics import UNIT_COLUMNS, Metric
+from shoplab.analysis.stats import SufficientStatistic
 
-from analysis.metrics import UNIT_COLUMNS, Metric
-from analysis.stats import SufficientStatistic
-from shoplab import paths
+from shoplab.core import paths
 
 __all__ = [
     "SEGMENT_DIMENSIONS",

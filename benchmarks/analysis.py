@@ -33,8 +33,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-
-from benchmarks.harness import Result, child_report, run_in_subprocess, time_median
+from shoplab.benchmarks.harness import Result, child_report, run_in_subprocess, time_median
 
 __all__ = ["BenchExperiment", "bench_experiment", "run", "synthesize_event_log"]
 
@@ -279,16 +278,15 @@ def _child(case: str, root: str, key: str, days: str) -> None:
     as_of = exp.end
     # imports outside the timed region: both sides pay them once per process, not per analysis
     import duckdb  # noqa: F401
+    import shoplab.analysis.engine  # noqa: F401
     import tea_tasting  # noqa: F401
-
-    import analysis.engine  # noqa: F401
 
     t = time.perf_counter()
     if case == "bound":
         tbl = _bound(Path(root), key)
         note = f"{tbl.num_rows} units"
     elif case in ("scorecard", "scorecard_no_daily"):
-        from analysis import analyze
+        from shoplab.analysis import analyze
 
         card = analyze(exp, as_of=as_of, daily=None if case == "scorecard" else False)
         elapsed = time.perf_counter() - t
@@ -297,7 +295,7 @@ def _child(case: str, root: str, key: str, days: str) -> None:
             f"{len(card.daily)} daily points"
         )
         if case == "scorecard":
-            from analysis import load_scorecard, save_scorecard
+            from shoplab.analysis import load_scorecard, save_scorecard
 
             save_scorecard(card)
             load_s = time_median(lambda: load_scorecard(key), repeats=5)
@@ -349,7 +347,9 @@ def run(quick: bool) -> list[Result]:
             # the machine is shared: the 1-minute load average before the case goes in its note
             load = os.getloadavg()[0]
             runs = [
-                run_in_subprocess("benchmarks.analysis", case, str(root), "bench_rank", str(days))
+                run_in_subprocess(
+                    "shoplab.benchmarks.analysis", case, str(root), "bench_rank", str(days)
+                )
                 for _ in range(repeats)
             ]
             med = float(np.median([r["seconds"] for r in runs]))

@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        from shoplab.paths import data_root
+        from shoplab.core.paths import data_root
 
         console = Console()
         areas = only or list(AREAS)

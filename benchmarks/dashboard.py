@@ -24,8 +24,7 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-
-from benchmarks.harness import Result, child_report, run_in_subprocess, time_median
+from shoplab.benchmarks.harness import Result, child_report, run_in_subprocess, time_median
 
 __all__ = ["run", "synthesize"]
 
@@ -162,7 +161,7 @@ def synthesize(users: int, days: int, dims: int, seed: int = 0) -> dict[str, obj
 
 
 def _page_frames(card: object) -> int:
-    from dashboards import views
+    from shoplab.dashboards import views
 
     directions = {m: m != "refund_rate" for m, _, _ in _METRICS}
     table = views.metric_table(card, directions)
@@ -179,7 +178,7 @@ def _case(name: str, size: str) -> tuple[float, int]:
     users, days, dims = _SIZES[size]
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["SHOPLAB_DATA"] = tmp
-        import analysis
+        from shoplab import analysis
 
         path = analysis.save_scorecard(
             analysis.Scorecard.model_validate(synthesize(users, days, dims))
@@ -200,7 +199,7 @@ def run(quick: bool) -> list[Result]:
     users, days, _ = _SIZES[size]
     out: dict[str, dict[str, float]] = {}
     for case in ("json_parse", "load_scorecard", "page_frames"):
-        out[case] = run_in_subprocess("benchmarks.dashboard", case, size, timeout=600)
+        out[case] = run_in_subprocess("shoplab.benchmarks.dashboard", case, size, timeout=600)
     base = out["json_parse"]["median_s"]
     results = []
     for case, rep in out.items():

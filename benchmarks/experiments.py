@@ -22,7 +22,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from benchmarks.harness import Result, child_report, run_in_subprocess, time_median
+from shoplab.benchmarks.harness import Result, child_report, run_in_subprocess, time_median
 
 __all__ = ["run"]
 
@@ -32,8 +32,8 @@ HOLDOUT_SALT = "bench_holdout"
 
 
 def _layout() -> Any:
-    from experiments.layout import Layout
-    from experiments.models import Experiment, LayerSet
+    from shoplab.experiments.layout import Layout
+    from shoplab.experiments.models import Experiment, LayerSet
 
     layers = LayerSet.model_validate(
         {
@@ -109,7 +109,7 @@ def _p50_per_call(fn: Any, units: list[int]) -> tuple[float, float]:
 
 
 def _assign_cases(quick: bool) -> list[Result]:
-    from experiments import assign
+    from shoplab.experiments import assign
 
     layout = _layout()
     gb, gb_exps = _growthbook(layout)
@@ -122,7 +122,7 @@ def _assign_cases(quick: bool) -> list[Result]:
         theirs = _gb_request(gb, gb_exps, u)
         if ours != theirs:
             raise RuntimeError(f"unit {u}: shoplab {ours} != GrowthBook {theirs}")
-    from experiments.request_plan import plan_at
+    from shoplab.experiments.request_plan import plan_at
 
     plan_at(layout, AT.timestamp()).units.clear()  # cold means cold: forget the checked units
 
@@ -167,7 +167,7 @@ def _gb_version() -> str:
 
 
 def _loop_per_unit(layout: Any) -> float:
-    from experiments import assign
+    from shoplab.experiments import assign
 
     units = list(range(10**8, 10**8 + 20_000))
     t0 = time.perf_counter()
@@ -179,8 +179,7 @@ def _loop_per_unit(layout: Any) -> float:
 def _child_frame(n: int, threads: int, repeats: int) -> None:
     import numpy as np
     import polars as pl
-
-    from experiments import assign_frame
+    from shoplab.experiments import assign_frame
 
     layout = _layout()
     df = pl.DataFrame({"user_id": np.arange(10**8, 10**8 + n, dtype=np.int64)})
@@ -205,7 +204,7 @@ def _frame_cases(quick: bool) -> list[Result]:
                loop_s, note=f"timed on 20,000 units ({per_unit * 1e6:.1f} us/unit), x {n:,}")
     ]
     for threads in (os.cpu_count() or 1, 1):
-        rep = run_in_subprocess("benchmarks.experiments", "frame", str(n), str(threads),
+        rep = run_in_subprocess("shoplab.benchmarks.experiments", "frame", str(n), str(threads),
                                 str(repeats))
         rate = n * len(LAYERS) / rep["median_s"]
         out.append(

@@ -31,8 +31,7 @@ from pathlib import Path
 from statistics import median
 
 import numpy as np
-
-from benchmarks.harness import Result, child_report, run_in_subprocess
+from shoplab.benchmarks.harness import Result, child_report, run_in_subprocess
 
 __all__ = ["run"]
 
@@ -110,7 +109,7 @@ def _validate() -> dict[str, float]:
 def _scan(root: Path) -> dict[str, float]:
     import duckdb
 
-    from shoplab.schema import TABLES
+    from shoplab.core.contract import TABLES
 
     con = duckdb.connect()
     t0 = time.perf_counter()
@@ -147,7 +146,7 @@ def _child(case: str, users: int, root: Path) -> None:
 
 
 def _case(case: str, users: int, root: Path, repeats: int) -> tuple[float, float, dict[str, float]]:
-    runs = [run_in_subprocess("benchmarks.simulator", case, str(users), str(root))
+    runs = [run_in_subprocess("shoplab.benchmarks.simulator", case, str(users), str(root))
             for _ in range(repeats)]
     return (median(r["seconds"] for r in runs), max(r["peak_mib"] for r in runs), runs[-1])
 

@@ -9,6 +9,6 @@ Only the launcher is re-exported: importing the package must not import Streamli
 ``shoplab --help`` stays fast.
 """
 
-from dashboards.cli import APP_PATH, streamlit_command
+from shoplab.dashboards.cli import APP_PATH, streamlit_command
 
 __all__ = ["APP_PATH", "streamlit_command"]

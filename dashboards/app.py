@@ -10,8 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import streamlit as st
-
-from dashboards.data import data_root_label
+from shoplab.dashboards.data import data_root_label
 
 # Not "pages/": a folder of that name beside the entry point switches Streamlit to its older
 # directory mode on the first render (file names in the sidebar) before st.navigation runs.

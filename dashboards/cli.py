@@ -54,7 +54,7 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Open the experiment dashboard (Streamlit) on $SHOPLAB_DATA."""
-        from shoplab.paths import data_root
+        from shoplab.core.paths import data_root
 
         typer.echo(f"shoplab dashboard on http://localhost:{port} (data root {data_root()})")
         cmd = streamlit_command(port, headless)

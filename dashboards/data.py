@@ -20,7 +20,7 @@ from typing import Any, Final, TypeVar
 
 import streamlit as st
 
-from shoplab import paths
+from shoplab.core import paths
 
 __all__ = [
     "EXPERIMENT_PARAM",
@@ -84,7 +84,7 @@ def fingerprint(files: Iterable[Path]) -> tuple[tuple[str, int, int], ...]:
 def _config_files() -> list[Path]:
     """Experiment config files (``experiments.loader.config_dir()``): the experiments cache key."""
     try:
-        folder = Path(_sdk("experiments", "config_dir")())
+        folder = Path(_sdk("shoplab.experiments", "config_dir")())
     except MissingDependency:
         return []
     return [*folder.glob("*.yaml"), *folder.glob("*.yml")] if folder.is_dir() else []
@@ -93,7 +93,7 @@ def _config_files() -> list[Path]:
 @st.cache_data(show_spinner="Loading experiment configs…")
 def _load_experiments(root: str, version: tuple[tuple[str, int, int], ...]) -> dict[str, Any]:
     del root, version  # cache key only
-    return dict(_sdk("experiments", "load_experiments")())
+    return dict(_sdk("shoplab.experiments", "load_experiments")())
 
 
 def experiments() -> dict[str, Any]:
@@ -154,12 +154,12 @@ def _scorecard_files() -> list[Path]:
 @st.cache_data(show_spinner="Loading scorecard…", max_entries=256)
 def _scorecard(key: str, root: str, version: tuple[tuple[str, int, int], ...]) -> Any:
     del root, version  # cache key only
-    scorecard_not_found = _sdk("analysis", "ScorecardNotFoundError")
+    scorecard_not_found = _sdk("shoplab.analysis", "ScorecardNotFoundError")
     try:
-        return _sdk("analysis", "load_scorecard")(key)
+        return _sdk("shoplab.analysis", "load_scorecard")(key)
     except scorecard_not_found:
         # Not analyzed yet: compute it now through the SDK (analyze also writes the cache file).
-        return _sdk("analysis", "analyze")(key)
+        return _sdk("shoplab.analysis", "analyze")(key)
 
 
 def scorecard(key: str) -> Any:
@@ -180,12 +180,12 @@ def _segment_scorecard(
 ) -> Any:
     del root, version
     # the daily series is not shown per segment: skip its SQL pass
-    return _sdk("analysis", "analyze")(key, segment=dimension, daily=False)
+    return _sdk("shoplab.analysis", "analyze")(key, segment=dimension, daily=False)
 
 
 def segment_dimensions() -> tuple[str, ...]:
     """Dimensions a scorecard can be broken down by (``analysis.units.SEGMENT_DIMENSIONS``)."""
-    return tuple(_sdk("analysis.units", "SEGMENT_DIMENSIONS"))
+    return tuple(_sdk("shoplab.analysis.units", "SEGMENT_DIMENSIONS"))
 
 
 def segment_scorecard(key: str, dimension: str) -> Any:
@@ -200,7 +200,7 @@ def segment_scorecard(key: str, dimension: str) -> Any:
 
 def verdicts() -> dict[str, str]:
     """Experiment key → verdict of its primary metric, for experiments with a cached scorecard."""
-    from dashboards.views import primary_verdict
+    from shoplab.dashboards.views import primary_verdict
 
     out: dict[str, str] = {}
     for f in _scorecard_files():
@@ -217,7 +217,7 @@ def verdicts() -> dict[str, str]:
 def higher_is_better(metric: str) -> bool:
     """Direction of ``metric`` from the metric catalog (unknown metrics: higher is better)."""
     try:
-        return bool(_sdk("analysis.metrics", "get_metric")(metric).higher_is_better)
+        return bool(_sdk("shoplab.analysis.metrics", "get_metric")(metric).higher_is_better)
     except (MissingDependency, KeyError):
         return True
 
@@ -226,19 +226,19 @@ def higher_is_better(metric: str) -> bool:
 def _placements(root: str, version: tuple[tuple[str, int, int], ...]) -> dict[str, Any]:
     del root, version
     exps = experiments()
-    return dict(_sdk("experiments.allocation", "place")(exps))
+    return dict(_sdk("shoplab.experiments.allocation", "place")(exps))
 
 
 def bucket_map() -> tuple[Any, float]:
     """Every layer's bucket ranges (experiments and free space) and the global holdout share."""
-    from dashboards.views import bucket_ranges
+    from shoplab.dashboards.views import bucket_ranges
 
     placements = _placements(str(paths.data_root()), fingerprint(_config_files()))
     layer_names: list[str] = []
     holdout: tuple[str, int] | None = None
     share = 0.0
     try:
-        layer_set = _sdk("experiments", "load_layers")()
+        layer_set = _sdk("shoplab.experiments", "load_layers")()
     except MissingDependency:
         layer_set = None
     if layer_set is not None:
@@ -258,7 +258,7 @@ def interactions(key: str) -> list[dict[str, Any]] | None:
     here: None means the page says "not computed yet".
     """
     try:
-        fn = _sdk("analysis.interactions", "interactions")
+        fn = _sdk("shoplab.analysis.interactions", "interactions")
     except MissingDependency:
         return None
     return _interactions(key, str(paths.data_root()), fingerprint(_scorecard_files()), fn)
@@ -295,7 +295,7 @@ def _power_grid(
     del root, version
     import pandas as pd
 
-    fn = _sdk("analysis", "power")
+    fn = _sdk("shoplab.analysis", "power")
     rows = []
     for share in shares:  # ≤ 5 × 10 calls, one SQL pass each: display-size, not a hot path
         for d in days:

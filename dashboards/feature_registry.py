@@ -20,9 +20,10 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import streamlit as st
+from shoplab.dashboards.data import MissingDependency, fingerprint
 
-from dashboards.data import MissingDependency, fingerprint
-from shoplab import paths
+from shoplab.core import paths
+from shoplab.features._root import repo_path
 
 __all__ = [
     "REPO_PATH",
@@ -33,7 +34,7 @@ __all__ = [
     "registry",
 ]
 
-REPO_PATH: Final = Path(__file__).resolve().parents[1] / "feature_repo"
+REPO_PATH: Final = repo_path()
 """The Feast repo the dashboard describes (``feature_store.yaml`` lives here)."""
 
 # Rows of the newest snapshot read per view for distributions and null rates: 50k rows give a

@@ -6,8 +6,7 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
-
-from dashboards.charts import STATUS_COLORS
+from shoplab.dashboards.charts import STATUS_COLORS
 
 __all__ = ["metric_dataframe", "sequential_dataframe", "srm_banner"]
 

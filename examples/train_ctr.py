@@ -24,7 +24,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 
 import shoplab.features as sf
-from shoplab.paths import events_dir
+from shoplab.core.paths import events_dir
 from shoplab.simulator import world_of
 from shoplab.simulator.oracle import true_click_probability
 

@@ -2,18 +2,30 @@
 
 Public surface::
 
-    from experiments import assign, assign_frame, load_experiments
+    from shoplab.experiments import assign, assign_frame, load_experiments
     a = assign(42, {"country": "ID", "platform": "android", "is_new_user": False})
     a["rank"].variant, a["rank"].params, a.holdout
 """
 
-from experiments.assignment import Assignment, LayerAssignment, assign, assign_frame, resolve_layout
-from experiments.errors import ConfigError, ExperimentError, Problem, UnitIdError
-from experiments.exposures import first_exposures, log_exposures, read_exposures
-from experiments.hashing import bucket_v2, fnv1a32, gb_hash, gb_hash_ids
-from experiments.layout import Layout
-from experiments.loader import clear_cache, config_dir, load_experiments, load_layers, load_layout
-from experiments.models import (
+from shoplab.experiments.assignment import (
+    Assignment,
+    LayerAssignment,
+    assign,
+    assign_frame,
+    resolve_layout,
+)
+from shoplab.experiments.errors import ConfigError, ExperimentError, Problem, UnitIdError
+from shoplab.experiments.exposures import first_exposures, log_exposures, read_exposures
+from shoplab.experiments.hashing import bucket_v2, fnv1a32, gb_hash, gb_hash_ids
+from shoplab.experiments.layout import Layout
+from shoplab.experiments.loader import (
+    clear_cache,
+    config_dir,
+    load_experiments,
+    load_layers,
+    load_layout,
+)
+from shoplab.experiments.models import (
     Experiment,
     Holdout,
     Layer,
@@ -22,8 +34,8 @@ from experiments.models import (
     Targeting,
     Variant,
 )
-from experiments.policy import ExperimentPolicy
-from experiments.validation import ValidationReport, validate, validate_all
+from shoplab.experiments.policy import ExperimentPolicy
+from shoplab.experiments.validation import ValidationReport, validate, validate_all
 
 __all__ = [
     "Assignment",

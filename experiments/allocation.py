@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from experiments.hashing import BUCKETS
-from experiments.models import Experiment
+from shoplab.experiments.hashing import BUCKETS
+from shoplab.experiments.models import Experiment
 
 __all__ = ["Placement", "overlaps", "place"]
 

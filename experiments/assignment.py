@@ -28,9 +28,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import polars as pl
-
-from experiments.errors import UnitIdError
-from experiments.hashing import (
+from shoplab.experiments.errors import UnitIdError
+from shoplab.experiments.hashing import (
     FNV_OFFSET,
     FNV_PRIME,
     IdDigits,
@@ -38,11 +37,11 @@ from experiments.hashing import (
     _fnv_of_decimal,
     choose_variation_array,
 )
-from experiments.layout import CompiledExperiment, Layout
-from experiments.loader import current_layout
-from experiments.models import Experiment
-from experiments.request_plan import plan_at
-from experiments.results import Assignment, LayerAssignment
+from shoplab.experiments.layout import CompiledExperiment, Layout
+from shoplab.experiments.loader import current_layout
+from shoplab.experiments.models import Experiment
+from shoplab.experiments.request_plan import plan_at
+from shoplab.experiments.results import Assignment, LayerAssignment
 
 __all__ = ["Assignment", "LayerAssignment", "assign", "assign_frame", "resolve_layout"]
 

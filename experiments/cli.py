@@ -55,8 +55,8 @@ def _parse_at(at: str | None) -> datetime | None:
 
 
 def _load(dir: Path | None) -> Any:
-    from experiments.errors import ConfigError
-    from experiments.loader import load_layout
+    from shoplab.experiments.errors import ConfigError
+    from shoplab.experiments.loader import load_layout
 
     try:
         return load_layout(dir)
@@ -98,7 +98,7 @@ def validate_cmd(
     ] = True,
 ) -> None:
     """Check every file and the set; list every problem; exit 1 if any."""
-    from experiments.validation import validate
+    from shoplab.experiments.validation import validate
 
     report = validate(dir, write_lock=lock)
     console = _console()
@@ -141,7 +141,7 @@ def assign_cmd(
     dir: DirOption = None,
 ) -> None:
     """Show a unit's experiment, variant and params in every layer, and its holdout flag."""
-    from experiments.assignment import assign
+    from shoplab.experiments.assignment import assign
 
     attributes: dict[str, Any] = {}
     for item in attr or []:
@@ -254,7 +254,7 @@ SchemaKind = Literal["experiment", "layers"]
 
 def schema_documents() -> dict[str, dict[str, Any]]:
     """JSON schemas for editors: an experiment file, and ``layers.yaml``."""
-    from experiments.models import Experiment, LayerSet
+    from shoplab.experiments.models import Experiment, LayerSet
 
     return {
         "experiment": Experiment.model_json_schema(),

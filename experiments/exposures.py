@@ -19,8 +19,8 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
-from shoplab.paths import exposures_dir
-from shoplab.schema import TABLES, arrow_schema, polars_schema
+from shoplab.core.contract import TABLES, arrow_schema, polars_schema
+from shoplab.core.paths import exposures_dir
 
 __all__ = ["first_exposures", "log_exposures", "read_exposures"]
 

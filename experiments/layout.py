@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from experiments.allocation import Placement, overlaps, place
-from experiments.errors import ConfigError, Problem
-from experiments.hashing import FNV_OFFSET, _code_units, _fnv_update, bucket_ranges
-from experiments.models import Experiment, Holdout, Layer, LayerSet, ParamValue
+from shoplab.experiments.allocation import Placement, overlaps, place
+from shoplab.experiments.errors import ConfigError, Problem
+from shoplab.experiments.hashing import FNV_OFFSET, _code_units, _fnv_update, bucket_ranges
+from shoplab.experiments.models import Experiment, Holdout, Layer, LayerSet, ParamValue
 
 __all__ = ["CompiledExperiment", "CompiledLayer", "Layout", "set_problems", "unknown_layer"]
 

@@ -19,10 +19,9 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped]
 from pydantic import ValidationError
-
-from experiments.errors import ConfigError, Problem
-from experiments.layout import Layout
-from experiments.models import Experiment, LayerSet, cross_field_problems
+from shoplab.experiments.errors import ConfigError, Problem
+from shoplab.experiments.layout import Layout
+from shoplab.experiments.models import Experiment, LayerSet, cross_field_problems
 
 __all__ = [
     "LAYERS_FILE",

@@ -27,8 +27,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
-from experiments.hashing import BUCKETS
+from shoplab.experiments.hashing import BUCKETS
 
 __all__ = [
     "HOLDOUT_IN_EXPERIMENTS",

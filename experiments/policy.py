@@ -20,11 +20,11 @@ from datetime import UTC, date, datetime, time
 
 import numpy as np
 import polars as pl
+from shoplab.experiments.assignment import assign_frame, resolve_layout
+from shoplab.experiments.layout import Layout
+from shoplab.experiments.models import HOLDOUT_IN_EXPERIMENTS, HOLDOUT_VARIANT, Experiment
 
-from experiments.assignment import assign_frame, resolve_layout
-from experiments.layout import Layout
-from experiments.models import HOLDOUT_IN_EXPERIMENTS, HOLDOUT_VARIANT, Experiment
-from shoplab.schema import polars_schema
+from shoplab.core.contract import polars_schema
 from shoplab.simulator.policy import BASELINE, PolicyDecision
 
 __all__ = ["ExperimentPolicy"]

@@ -38,8 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 import numpy as np
-
-from experiments.hashing import (
+from shoplab.experiments.hashing import (
     BUCKETS,
     FNV_OFFSET,
     FNV_PRIME,
@@ -47,8 +46,8 @@ from experiments.hashing import (
     _fnv_update,
     choose_variation_array,
 )
-from experiments.layout import CompiledExperiment, Layout
-from experiments.results import LayerAssignment
+from shoplab.experiments.layout import CompiledExperiment, Layout
+from shoplab.experiments.results import LayerAssignment
 
 __all__ = ["PlanExperiment", "PlanLayer", "RequestPlan", "UnitHashes", "plan_at", "second_pass"]
 

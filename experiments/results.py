@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from experiments.models import ParamValue
+from shoplab.experiments.models import ParamValue
 
 __all__ = ["Assignment", "LayerAssignment"]
 

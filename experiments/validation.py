@@ -5,7 +5,7 @@ start, UTC datetimes, one of buckets / traffic, allowlisted variants exist, key 
 Params named like a simulator stage parameter (``recall_size``, ``mix_video_share`` …) must be
 numbers within ``shoplab.simulator.params.PARAM_BOUNDS``, so a bad value fails here and not on
 day 8 of a simulation. Targeting values must be countries and platforms of the event-log
-contract (``shoplab.schema``).
+contract (``shoplab.core.contract``).
 Set rules (:mod:`experiments.layout`): known layer, a range for every experiment, no overlapping
 ranges in a layer while both run, no unit allowlisted twice in a layer. Catalog rule: every metric
 name is in the analysis engine's catalog (``analysis.metrics.metric_names``).
@@ -30,12 +30,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from experiments.allocation import place
-from experiments.errors import Problem
-from experiments.layout import set_problems, unknown_layer
-from experiments.loader import LAYERS_FILE, RawConfigs, read_configs
-from experiments.models import Experiment, LayerSet
-from shoplab.schema import COUNTRIES, PLATFORMS
+from shoplab.experiments.allocation import place
+from shoplab.experiments.errors import Problem
+from shoplab.experiments.layout import set_problems, unknown_layer
+from shoplab.experiments.loader import LAYERS_FILE, RawConfigs, read_configs
+from shoplab.experiments.models import Experiment, LayerSet
+
+from shoplab.core.contract import COUNTRIES, PLATFORMS
 
 __all__ = ["ValidationReport", "default_lock_path", "validate", "validate_all"]
 
@@ -44,7 +45,7 @@ LOCK_VERSION = 1
 
 def default_lock_path() -> Path:
     """``$SHOPLAB_DATA/experiments/lock.json``."""
-    from shoplab.paths import data_root
+    from shoplab.core.paths import data_root
 
     return data_root() / "experiments" / "lock.json"
 
@@ -70,7 +71,9 @@ def _catalog(metrics: Iterable[str] | None) -> tuple[frozenset[str] | None, Prob
     if metrics is not None:
         return frozenset(metrics), None
     try:
-        from analysis.metrics import metric_names  # lazy: analysis imports DuckDB and statsmodels
+        from shoplab.analysis.metrics import (
+            metric_names,  # lazy: analysis imports DuckDB and statsmodels
+        )
     except ImportError as exc:
         return None, Problem(
             "(catalog)", "analysis.metrics.metric_names", None,
@@ -303,8 +306,8 @@ def validate_all(dir: str | os.PathLike[str] | None = None) -> dict[str, Experim
     Raises:
         ConfigError: listing every problem, as ``shoplab experiments validate`` prints them.
     """
-    from experiments.errors import ConfigError
-    from experiments.loader import load_experiments
+    from shoplab.experiments.errors import ConfigError
+    from shoplab.experiments.loader import load_experiments
 
     report = validate(dir)
     if not report.ok:

@@ -30,6 +30,6 @@ category = Entity(
     name="category",
     join_keys=["category"],
     value_type=ValueType.STRING,
-    description="An item category (shoplab.schema.CATEGORIES); joined with user for affinities.",
+    description="An item category (shoplab.core.contract.CATEGORIES), joined with user.",
     tags={"owner": "ranking-features"},
 )

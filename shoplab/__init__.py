@@ -19,24 +19,24 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shoplab._lazy import lazy_exports
+from shoplab.core.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
-    "data_root": "shoplab.paths",
+    "data_root": "shoplab.core.paths",
     "simulate": "shoplab.simulator",
     "load_events": "shoplab.events",
     "training_labels": "shoplab.features",
     "training_set": "shoplab.features",
     "ranking_features": "shoplab.features",
-    "assign": "experiments",
-    "assign_frame": "experiments",
-    "load_experiments": "experiments",
-    "analyze": "analysis",
-    "power": "analysis",
-    "Scorecard": "analysis",
+    "assign": "shoplab.experiments",
+    "assign_frame": "shoplab.experiments",
+    "load_experiments": "shoplab.experiments",
+    "analyze": "shoplab.analysis",
+    "power": "shoplab.analysis",
+    "Scorecard": "shoplab.analysis",
 }
 
 __all__ = [  # exactly the keys of _EXPORTS plus __version__ (tests/shoplab/test_public_surface.py)
@@ -56,11 +56,11 @@ __all__ = [  # exactly the keys of _EXPORTS plus __version__ (tests/shoplab/test
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from analysis import Scorecard, analyze, power
-    from experiments import assign, assign_frame, load_experiments
+    from shoplab.analysis import Scorecard, analyze, power
+    from shoplab.core.paths import data_root
     from shoplab.events import load_events
+    from shoplab.experiments import assign, assign_frame, load_experiments
     from shoplab.features import ranking_features, training_labels, training_set
-    from shoplab.paths import data_root
     from shoplab.simulator import simulate
 
 

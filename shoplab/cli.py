@@ -19,11 +19,11 @@ app = typer.Typer(
 
 
 def _register_all() -> None:
-    from analysis import cli as analysis_cli
-    from benchmarks import cli as bench_cli
-    from dashboards import cli as dashboard_cli
-    from experiments import cli as experiments_cli
     from shoplab import pipeline_cli
+    from shoplab.analysis import cli as analysis_cli
+    from shoplab.benchmarks import cli as bench_cli
+    from shoplab.dashboards import cli as dashboard_cli
+    from shoplab.experiments import cli as experiments_cli
     from shoplab.features import cli as features_cli
     from shoplab.simulator import cli as simulator_cli
 

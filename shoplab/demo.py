@@ -103,8 +103,7 @@ def run_demo(
 
     import polars as pl
 
-    import experiments
-    from shoplab import features
+    from shoplab import experiments, features
     from shoplab.events import load_events
 
     # Polars wraps frames at ~100 characters; the samples below are wide.
@@ -132,8 +131,8 @@ def run_demo(
     _step(con, "feast apply", features.apply_repo)
     _step(con, f"feast materialize (to {end:%Y-%m-%d %H:%M})", lambda: features.materialize(end))
 
-    import analysis
-    from analysis.render import render_rich
+    from shoplab import analysis
+    from shoplab.analysis.render import render_rich
 
     cards = {}
     for key in sorted(exps):

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import streamlit as st
-
-from dashboards import charts, data, views
-from dashboards.data import MissingDependency
+from shoplab.dashboards import charts, data, views
+from shoplab.dashboards.data import MissingDependency
 
 st.title("Experiments")
 try:

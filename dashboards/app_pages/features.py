@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import streamlit as st
-
-from dashboards import charts, feature_registry
-from dashboards.data import MissingDependency
+from shoplab.dashboards import charts, feature_registry
+from shoplab.dashboards.data import MissingDependency
 
 st.title("Features")
 st.caption(f"Feast repo `{feature_registry.REPO_PATH}`")

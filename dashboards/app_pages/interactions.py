@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import streamlit as st
-
-from dashboards import data, views
+from shoplab.dashboards import data, views
 
 st.title("Interactions")
 key = data.select_experiment()

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import streamlit as st
-
-from dashboards import charts, data
+from shoplab.dashboards import charts, data
 
 st.title("Power")
 key = data.select_experiment()

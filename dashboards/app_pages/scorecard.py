@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import streamlit as st
-
-from dashboards import charts, data, tables, views
+from shoplab.dashboards import charts, data, tables, views
 
 st.title("Scorecard")
 key = data.select_experiment()

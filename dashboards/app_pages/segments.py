@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import streamlit as st
-
-from dashboards import data, views
-from dashboards.tables import metric_dataframe
+from shoplab.dashboards import data, views
+from shoplab.dashboards.tables import metric_dataframe
 
 st.title("Segments")
 key = data.select_experiment()

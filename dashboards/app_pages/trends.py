@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import streamlit as st
-
-from dashboards import charts, data, views
+from shoplab.dashboards import charts, data, views
 
 st.title("Trends")
 key = data.select_experiment()

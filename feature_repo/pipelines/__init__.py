@@ -18,8 +18,8 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Final, NamedTuple
 
+from shoplab.core.paths import feature_tables_dir
 from shoplab.features._duckdb import new_connection
-from shoplab.paths import feature_tables_dir
 
 from ._events import day_files
 from .item_stats import item_stats_sql, shop_stats_sql

@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
 
-from shoplab.paths import events_dir
-from shoplab.schema import TABLES
+from shoplab.core.contract import TABLES
+from shoplab.core.paths import events_dir
 
 __all__ = ["day_files", "dim", "stamp", "ts_literal", "window"]
 

@@ -16,10 +16,10 @@ import polars as pl
 from numpy.typing import NDArray
 from scipy import stats as sps
 
-from analysis import UnitAggregates, analyze_assignments
-from analysis.sequential import confidence_sequence_halfwidth
-from analysis.srm import srm_test
-from analysis.stats import Effect
+from shoplab.analysis import UnitAggregates, analyze_assignments
+from shoplab.analysis.sequential import confidence_sequence_halfwidth
+from shoplab.analysis.srm import srm_test
+from shoplab.analysis.stats import Effect
 from shoplab.audit.results import AaCheck, CoverageCheck, CupedCheck, SequentialCheck, SrmCheck
 
 __all__ = [

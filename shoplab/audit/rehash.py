@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from experiments import gb_hash_ids
-from experiments.hashing import BUCKETS, IdDigits
+from shoplab.experiments import gb_hash_ids
+from shoplab.experiments.hashing import BUCKETS, IdDigits
 
 __all__ = ["rehash_assignments", "rehash_salt"]
 

@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from analysis import analyze, analyze_assignments, unit_aggregates
-from experiments import ExperimentPolicy
+from shoplab.analysis import analyze, analyze_assignments, unit_aggregates
 from shoplab.audit.checks import (
     aa_checks,
     coverage_checks,
@@ -32,7 +31,8 @@ from shoplab.audit.world import (
     simulate_world,
     window,
 )
-from shoplab.paths import data_root
+from shoplab.core.paths import data_root
+from shoplab.experiments import ExperimentPolicy
 
 __all__ = ["COVERAGE_METRICS", "audit_dir", "run_audit"]
 

@@ -2,7 +2,7 @@
 
 The audit simulates into its own data root (``$SHOPLAB_DATA/audit/world``) so that it never
 replaces the demo's event log: ``simulate`` clears ``events/`` before writing. Every shoplab
-module resolves its paths through ``shoplab.paths.data_root()`` at call time, so pointing
+module resolves its paths through ``shoplab.core.paths.data_root()`` at call time, so pointing
 ``$SHOPLAB_DATA`` at the sub-root for the duration of the audit is the one switch needed
 (:func:`data_root_at`; not thread-safe, like any environment change).
 
@@ -22,9 +22,9 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from experiments import Experiment, ExperimentPolicy, Metrics, Variant
 from shoplab.audit.settings import AuditSettings
-from shoplab.paths import using_data_root
+from shoplab.core.paths import using_data_root
+from shoplab.experiments import Experiment, ExperimentPolicy, Metrics, Variant
 from shoplab.simulator import SimulationReport, simulate
 
 __all__ = [

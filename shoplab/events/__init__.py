@@ -1,7 +1,8 @@
 """The event-log loader: validate on read, quarantine what breaks the contract, count everything.
 
-``load_events()`` checks every file of ``$SHOPLAB_DATA/events`` against ``shoplab.schema`` and
-every row against the rules in ``shoplab.events.rules``; rows that break a rule move to
+``load_events()`` checks every file of ``$SHOPLAB_DATA/events`` against
+``shoplab.core.contract`` and every row against the rules in ``shoplab.events.rules``; rows that
+break a rule move to
 ``$SHOPLAB_DATA/quarantine/<table>/`` with their reason, and rows in = accepted + quarantined.
 """
 

@@ -17,9 +17,9 @@ from typing import Final
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from shoplab.core.contract import TABLES, arrow_schema
+from shoplab.core.paths import events_dir
 from shoplab.events.errors import EventLogError
-from shoplab.paths import events_dir
-from shoplab.schema import TABLES, arrow_schema
 
 __all__ = ["FACT_TABLES", "EventFile", "check_schema", "discover", "log_end_us"]
 

@@ -23,12 +23,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from shoplab.core.contract import TABLES, arrow_schema
+from shoplab.core.paths import data_root, events_dir, quarantine_dir
 from shoplab.events.errors import EventLogError
 from shoplab.events.files import EventFile, discover, log_end_us
 from shoplab.events.report import LoadReport, TableLoad
 from shoplab.events.rules import REFERENCES, duplicate_reason, rules_for
-from shoplab.paths import data_root, events_dir, quarantine_dir
-from shoplab.schema import TABLES, arrow_schema
 
 __all__ = ["load_events"]
 

@@ -36,7 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from shoplab.schema import CATEGORIES, CONTENT_TYPES, COUNTRIES, PLATFORMS, SURFACES, TABLES
+from shoplab.core.contract import CATEGORIES, CONTENT_TYPES, COUNTRIES, PLATFORMS, SURFACES, TABLES
 
 __all__ = ["REFERENCES", "Rule", "duplicate_reason", "rules_for"]
 

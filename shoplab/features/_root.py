@@ -19,7 +19,7 @@ __all__ = ["feast_data_root", "repo_path"]
 
 def repo_path() -> Path:
     """Return the absolute path of the ``feature_repo`` folder (the Feast repo)."""
-    spec = importlib.util.find_spec("feature_repo")
+    spec = importlib.util.find_spec("shoplab.feature_repo")
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError(
             "feature_repo is not importable: install shoplab with `pip install -e .`"

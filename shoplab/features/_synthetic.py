@@ -1,7 +1,7 @@
 """A small seeded event log for tests, benchmarks and the example when the simulator is absent.
 
 Not the marketplace simulator (``shoplab.simulator``): no ranking policy, no experiments. It
-writes the contract's tables (``shoplab.schema``) with the shapes the feature pipelines care
+writes the contract's tables (``shoplab.core.contract``) with the shapes the feature pipelines care
 about: daily fact files split by the event's own UTC day (a click at 00:01 lands in the next
 day's file), items created during the window (cold start), a CTR that decays with position and
 rises with the user's affinity to the category, so a CTR model has something to learn.
@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from shoplab.paths import events_dir
-from shoplab.schema import CATEGORIES, CONTENT_TYPES, COUNTRIES, PLATFORMS, polars_schema
+from shoplab.core.contract import CATEGORIES, CONTENT_TYPES, COUNTRIES, PLATFORMS, polars_schema
+from shoplab.core.paths import events_dir
 
 __all__ = ["write_events"]
 

@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.progress import Progress
 
-        from feature_repo.pipelines import VIEWS, event_days
+        from shoplab.feature_repo.pipelines import VIEWS, event_days
         from shoplab.features.repo import build_features
 
         first = date.fromisoformat(start) if start else None

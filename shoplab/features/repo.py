@@ -15,8 +15,8 @@ from pathlib import Path
 
 from feast import FeatureStore
 
+from shoplab.core.paths import using_data_root
 from shoplab.features._root import repo_path
-from shoplab.paths import using_data_root
 
 __all__ = ["apply_repo", "build_features", "feature_store", "materialize"]
 
@@ -27,7 +27,7 @@ _STORES: dict[tuple[str, str], FeatureStore] = {}
 def _feast_env() -> Iterator[Path]:
     """Pin ``$SHOPLAB_DATA`` to this process's data root while Feast runs.
 
-    ``shoplab.paths`` resolves an unset ``$SHOPLAB_DATA`` against the cwd; Feast components
+    ``shoplab.core.paths`` resolves an unset ``$SHOPLAB_DATA`` against the cwd; Feast components
     resolve it against the project (see ``_root``). Setting it for the duration of a Feast call
     makes both agree on the root the caller sees.
     """
@@ -55,7 +55,7 @@ def build_features(
 
     Returns the pipelines' ``BuildReport`` (days built, rows per view).
     """
-    from feature_repo.pipelines import build
+    from shoplab.feature_repo.pipelines import build
 
     return build(start=start, end=end, on_step=on_step)
 

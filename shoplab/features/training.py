@@ -67,7 +67,7 @@ def training_labels(start: date | datetime | str, end: date | datetime | str) ->
     Example:
         >>> labels = training_labels("2026-01-06", "2026-01-07")  # doctest: +SKIP
     """
-    from feature_repo.pipelines._events import day_files, dim, ts_literal, window
+    from shoplab.feature_repo.pipelines._events import day_files, dim, ts_literal, window
 
     lo, hi = _as_utc(start, "start"), _as_utc(end, "end")
     if hi <= lo:

@@ -1,6 +1,6 @@
 """The marketplace simulator: the world every demo, test and benchmark runs on.
 
-``simulate(users, items, days, seed)`` writes the event log of ``shoplab.schema`` under
+``simulate(users, items, days, seed)`` writes the event log of ``shoplab.core.contract`` under
 ``$SHOPLAB_DATA/events``: users, shops and items (with new ones arriving every day), requests on
 search and feed served by recall → rank → mix, impressions with positions, clicks with position
 bias, orders with quantity, GMV and refunds. A ``Policy`` sets every stage's parameters per user
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shoplab._lazy import lazy_exports
+from shoplab.core.lazy import lazy_exports
 
 __all__ = [
     "BASELINE",

@@ -50,7 +50,7 @@ def simulate_command(
     from rich.console import Console
     from rich.table import Table
 
-    from shoplab.paths import events_dir
+    from shoplab.core.paths import events_dir
     from shoplab.simulator.run import simulate
 
     try:

@@ -15,7 +15,7 @@ from typing import Final
 
 import numpy as np
 
-from shoplab.schema import CATEGORIES
+from shoplab.core.contract import CATEGORIES
 from shoplab.simulator.config import WorldConfig
 from shoplab.simulator.serving import affinity, price_fit
 from shoplab.simulator.world import World

@@ -14,7 +14,7 @@ from typing import Final
 import numpy as np
 import polars as pl
 
-from shoplab.schema import COUNTRIES, PLATFORMS, TABLES, TIMESTAMP, polars_schema
+from shoplab.core.contract import COUNTRIES, PLATFORMS, TABLES, TIMESTAMP, polars_schema
 from shoplab.simulator.policy import BASELINE, Policy, PolicyDecision
 from shoplab.simulator.world import DAY_US, World
 

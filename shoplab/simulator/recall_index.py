@@ -16,7 +16,7 @@ from typing import Final
 
 import numpy as np
 
-from shoplab.schema import CONTENT_TYPES
+from shoplab.core.contract import CONTENT_TYPES
 from shoplab.simulator.world import N_CATEGORIES, World
 
 __all__ = ["GLOBAL", "N_TYPES", "RecallIndex", "build_recall_index", "table_id"]

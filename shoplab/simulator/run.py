@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from shoplab.paths import events_dir, quarantine_dir
-from shoplab.schema import CATEGORIES, CONTENT_TYPES, COUNTRIES, PLATFORMS, SURFACES, TABLES
+from shoplab.core.contract import CATEGORIES, CONTENT_TYPES, COUNTRIES, PLATFORMS, SURFACES, TABLES
+from shoplab.core.paths import events_dir, quarantine_dir
 from shoplab.simulator.config import WorldConfig
 from shoplab.simulator.feedback import draw_clicks, draw_orders
 from shoplab.simulator.params import day_params

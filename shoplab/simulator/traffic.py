@@ -13,7 +13,7 @@ from typing import Final
 
 import numpy as np
 
-from shoplab.schema import CATEGORIES
+from shoplab.core.contract import CATEGORIES
 from shoplab.simulator.world import DAY_US, N_CATEGORIES, N_PREFS, World
 
 __all__ = ["QUERY_TERMS", "Requests", "draw_requests"]

@@ -16,7 +16,7 @@ from typing import Final
 
 import numpy as np
 
-from shoplab.schema import CATEGORIES, CONTENT_TYPES, COUNTRIES
+from shoplab.core.contract import CATEGORIES, CONTENT_TYPES, COUNTRIES
 from shoplab.simulator.config import WorldConfig
 
 __all__ = ["DAY_US", "World", "build_world", "day_start_us"]

@@ -1,4 +1,4 @@
-"""Turn NumPy columns into Parquet files with exactly the Arrow schema of ``shoplab.schema``.
+"""Turn NumPy columns into Parquet files with exactly the Arrow schema of ``shoplab.core.contract``.
 
 String columns with few distinct values (country, category, query) are built by ``take`` from a
 small dictionary of values, which costs one gather instead of millions of Python strings. Files are
@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from shoplab.schema import arrow_schema
+from shoplab.core.contract import arrow_schema
 
 __all__ = ["codes_to_strings", "write_table"]
 

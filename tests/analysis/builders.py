@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from shoplab.benchmarks.analysis import START
 
-from benchmarks.analysis import START
-from shoplab.schema import polars_schema
+from shoplab.core.contract import polars_schema
 
 __all__ = ["Exp", "Metrics", "Variant", "make_experiment", "ts", "write_table"]
 

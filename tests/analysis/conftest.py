@@ -10,8 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from benchmarks.analysis import synthesize_event_log
+from shoplab.benchmarks.analysis import synthesize_event_log
 
 
 @pytest.fixture(scope="session")

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 import typer
+from shoplab.analysis import power
+from shoplab.benchmarks.analysis import synthesize_event_log
 from typer.testing import CliRunner
 
-import analysis
-from analysis import power
-from benchmarks.analysis import synthesize_event_log
+from shoplab import analysis
 
 PUBLIC = {
     "STATUSES",
@@ -92,7 +92,7 @@ def test_power_equals_closed_form(data_root: Path) -> None:
 
 def _app() -> typer.Typer:
     """A Typer app with only this area's commands (as ``shoplab.cli`` registers them)."""
-    from analysis.cli import register
+    from shoplab.analysis.cli import register
 
     app = typer.Typer()
     register(app)
@@ -100,7 +100,7 @@ def _app() -> typer.Typer:
 
 
 def test_cli_analyze_json_markdown_and_errors(data_root: Path) -> None:
-    from experiments import load_experiments
+    from shoplab.experiments import load_experiments
 
     if "prerank_candidates" not in load_experiments():
         pytest.skip("experiments/configs has no prerank_candidates config")

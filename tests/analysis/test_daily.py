@@ -17,10 +17,9 @@ import duckdb
 import numpy as np
 import polars as pl
 import pytest
-
-from analysis.daily import daily_statistics
-from analysis.engine import _metric_list
-from analysis.units import (
+from shoplab.analysis.daily import daily_statistics
+from shoplab.analysis.engine import _metric_list
+from shoplab.analysis.units import (
     UnitQuery,
     build_unit_table,
     connect,
@@ -33,7 +32,8 @@ from analysis.units import (
     window_totals,
     winsorize_caps,
 )
-from benchmarks.analysis import START
+from shoplab.benchmarks.analysis import START
+
 from tests.analysis.builders import make_experiment
 
 ALL8 = [
@@ -190,7 +190,8 @@ def test_hand_log_series_by_hand(data_root: Path) -> None:
     (4, 2): 0.2 vs 3/5 = 0.6. Nothing changes after that (user 1's day-20 impression is past
     the end), and the last point is the scorecard's row.
     """
-    from analysis import analyze
+    from shoplab.analysis import analyze
+
     from tests.analysis.test_engine import _hand_log
 
     _hand_log(data_root)

@@ -23,9 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from statsmodels.stats.multitest import multipletests
-
-from analysis import (
+from shoplab.analysis import (
     STATUSES,
     Scorecard,
     UnknownExperimentError,
@@ -37,8 +35,10 @@ from analysis import (
     scorecard_schema,
     unit_aggregates,
 )
-from analysis.render import render_markdown
-from benchmarks.analysis import synthesize_event_log
+from shoplab.analysis.render import render_markdown
+from shoplab.benchmarks.analysis import synthesize_event_log
+from statsmodels.stats.multitest import multipletests
+
 from tests.analysis.builders import make_experiment, ts, write_table
 
 ALL = ["ctr", "cvr", "gmv_per_user", "orders_per_user", "aov", "buyer_rate", "refund_rate"]
@@ -348,9 +348,9 @@ def test_scorecard_cache_roundtrip_and_json(
 def test_daily_series_is_skipped_loudly_above_the_unit_threshold(
     use_log: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import analysis.engine
+    from shoplab.analysis import engine
 
-    monkeypatch.setattr(analysis.engine, "DAILY_AUTO_MAX_UNITS", 1_000)
+    monkeypatch.setattr(engine, "DAILY_AUTO_MAX_UNITS", 1_000)
     card = analyze(make_experiment(), metrics=["ctr"])
     assert card.daily == []
     assert any(w.startswith("daily series skipped") for w in card.warnings)

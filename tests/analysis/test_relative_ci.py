@@ -7,11 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import stats as sps
-
-from analysis.engine import RELATIVE_CI_APPROX_G, effect_row_fields
-from analysis.metrics import get_metric
-from analysis.sequential import DEFAULT_TUNING_N
-from analysis.stats import SufficientStatistic, two_sample_effect
+from shoplab.analysis.engine import RELATIVE_CI_APPROX_G, effect_row_fields
+from shoplab.analysis.metrics import get_metric
+from shoplab.analysis.sequential import DEFAULT_TUNING_N
+from shoplab.analysis.stats import SufficientStatistic, two_sample_effect
 
 Z = sps.norm.ppf(0.975)
 

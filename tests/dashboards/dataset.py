@@ -67,8 +67,8 @@ def shared(factory: pytest.TempPathFactory) -> Dataset:
 def build(root: Path) -> Dataset:
     """Simulate, analyze and return the dataset under ``root`` (``$SHOPLAB_DATA`` set meanwhile)."""
     simulator = require("shoplab.simulator", "simulate")
-    experiments = require("experiments", "load_experiments", "ExperimentPolicy")
-    analysis = require("analysis", "analyze", "save_scorecard")
+    experiments = require("shoplab.experiments", "load_experiments", "ExperimentPolicy")
+    analysis = require("shoplab.analysis", "analyze", "save_scorecard")
     old = os.environ.get("SHOPLAB_DATA")
     os.environ["SHOPLAB_DATA"] = str(root)
     try:

@@ -11,9 +11,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from shoplab.dashboards.cli import APP_PATH, streamlit_command
 from typer.testing import CliRunner
 
-from dashboards.cli import APP_PATH, streamlit_command
 from shoplab.cli import app
 
 

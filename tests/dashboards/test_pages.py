@@ -60,9 +60,9 @@ def _analyzed(data: Dataset) -> list[str]:
 def test_experiments_page_lists_every_experiment_and_its_bucket_ranges(
     on_dashboard_data: Dataset,
 ) -> None:
-    from analysis.metrics import get_metric
-    from experiments import load_layers
-    from experiments.allocation import place
+    from shoplab.analysis.metrics import get_metric
+    from shoplab.experiments import load_layers
+    from shoplab.experiments.allocation import place
 
     at = _open("experiments")
     _no_exceptions(at)
@@ -190,7 +190,7 @@ def test_trends_page_shows_the_daily_series_with_both_intervals(on_dashboard_dat
 def test_segments_page_shows_bh_adjusted_pvalues_of_the_breakdown(
     on_dashboard_data: Dataset,
 ) -> None:
-    import analysis
+    from shoplab import analysis
 
     key = _analyzed(on_dashboard_data)[0]
     at = _open("segments", experiment=key, segment="platform")
@@ -213,7 +213,7 @@ def test_interactions_page_shows_the_sdk_checks_or_says_not_computed(
     at = _open("interactions", experiment=key)
     _no_exceptions(at)
     try:
-        from analysis.interactions import interactions
+        from shoplab.analysis.interactions import interactions
     except ImportError:
         assert any("not computed yet" in i.value for i in at.info)
         assert not at.dataframe
@@ -246,7 +246,7 @@ def test_interactions_page_shows_the_sdk_checks_or_says_not_computed(
 
 
 def test_power_page_shows_analysis_power_for_every_cell(on_dashboard_data: Dataset) -> None:
-    import analysis
+    from shoplab import analysis
 
     key = _analyzed(on_dashboard_data)[0]
     exp = on_dashboard_data.experiments[key]
@@ -278,8 +278,7 @@ def test_features_page_lists_the_registry(on_dashboard_data: Dataset) -> None:
     if on_dashboard_data.features is not None:
         pytest.skip(on_dashboard_data.features)
     from feast import FeatureStore
-
-    from dashboards.feature_registry import REPO_PATH
+    from shoplab.dashboards.feature_registry import REPO_PATH
 
     store = FeatureStore(repo_path=str(REPO_PATH))
     at = _open("features")
@@ -347,7 +346,7 @@ def test_broken_exposure_logging_raises_the_red_srm_banner(
     dashboard_data: Dataset, data_root: Path
 ) -> None:
     """Drop a seventh of one treatment arm's exposures (a logging bug), re-analyze: red banner."""
-    import analysis
+    from shoplab import analysis
 
     shutil.copytree(dashboard_data.root / "events", data_root / "events")
     key = max(
@@ -388,7 +387,7 @@ def test_broken_exposure_logging_raises_the_red_srm_banner(
 )
 def test_empty_data_root_explains_itself(data_root: Path, page: str) -> None:
     """A fresh checkout (no `shoplab demo` yet): every page says so, none shows a traceback."""
-    pytest.importorskip("experiments")
+    pytest.importorskip("shoplab.experiments")
     at = _open(page)
     _no_exceptions(at)
     assert at.title[0].value == page.capitalize()

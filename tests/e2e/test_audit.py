@@ -24,13 +24,13 @@ import pytest
 import statsmodels.api as sm
 from pydantic import ValidationError
 from scipy import stats as sps
+from shoplab.analysis import analyze_assignments, unit_aggregates
+from shoplab.analysis.engine import metric_test_options
+from shoplab.analysis.stats import SufficientStatistic, two_sample_effect
+from shoplab.experiments import bucket_v2
 from statsmodels.stats.proportion import proportion_confint
 from typer.testing import CliRunner
 
-from analysis import analyze_assignments, unit_aggregates
-from analysis.engine import metric_test_options
-from analysis.stats import SufficientStatistic, two_sample_effect
-from experiments import bucket_v2
 from shoplab.audit import (
     AUDITED_METRICS,
     AuditReport,

@@ -20,8 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from shoplab.dashboards.cli import streamlit_command
 
-from dashboards.cli import streamlit_command
 from tests.dashboards.dataset import Dataset, shared
 
 pytestmark = pytest.mark.e2e

@@ -145,7 +145,8 @@ def online_hash(root: Path) -> dict[str, str]:
 def test_killed_feature_build_then_rerun_gives_identical_tables(
     sim_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from feature_repo.pipelines import VIEWS
+    from shoplab.feature_repo.pipelines import VIEWS
+
     from shoplab.features import build_features
 
     reference, victim = tmp_path / "reference", tmp_path / "victim"
@@ -259,9 +260,10 @@ def test_broken_event_file_names_file_and_column_and_rerun_after_fix_completes(
 def test_broken_experiment_config_names_file_and_field_and_rerun_after_fix_completes(
     data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import experiments
-    from analysis import analyze
-    from experiments.loader import DEFAULT_DIR
+    from shoplab.analysis import analyze
+    from shoplab.experiments.loader import DEFAULT_DIR
+
+    from shoplab import experiments
     from shoplab.simulator import simulate
 
     configs = tmp_path / "configs"

@@ -17,8 +17,7 @@ import numpy as np
 import polars as pl
 import pytest
 import statsmodels.formula.api as smf
-
-from analysis.interactions import (
+from shoplab.analysis.interactions import (
     DEPENDENCE_THRESHOLD,
     InteractionResult,
     assignment_independence,
@@ -26,8 +25,9 @@ from analysis.interactions import (
     interaction_effect,
     interactions,
 )
-from analysis.stats import SufficientStatistic, two_sample_effect
-from experiments import Experiment, ExperimentPolicy, Metrics, Variant
+from shoplab.analysis.stats import SufficientStatistic, two_sample_effect
+from shoplab.experiments import Experiment, ExperimentPolicy, Metrics, Variant
+
 from shoplab.audit.world import data_root_at
 from shoplab.simulator import PolicyDecision, simulate
 
@@ -105,7 +105,7 @@ def test_independence_chi2_by_hand() -> None:
 
 
 def test_independence_of_hashed_layers_and_of_a_coupled_client() -> None:
-    from experiments import gb_hash_ids
+    from shoplab.experiments import gb_hash_ids
 
     ids = np.arange(1, 40_001, dtype=np.int64)
     a = np.where(gb_hash_ids("layer_rank", ids) < 5_000, "control", "treatment")
@@ -254,8 +254,8 @@ def test_concurrent_experiments_skip_same_layer_drafts_and_disjoint_windows() ->
 def test_docstring_examples_run() -> None:
     import doctest
 
-    import analysis.interactions
+    from shoplab.analysis import interactions
 
-    result = doctest.testmod(analysis.interactions, raise_on_error=False)
+    result = doctest.testmod(interactions, raise_on_error=False)
     assert result.attempted >= 3
     assert result.failed == 0

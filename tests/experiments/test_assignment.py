@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
+from shoplab.experiments import Assignment, Layout, UnitIdError, assign, assign_frame, load_layout
+from shoplab.experiments.hashing import bucket_ranges, bucket_v2, choose_variation, gb_hash
 
-from experiments import Assignment, Layout, UnitIdError, assign, assign_frame, load_layout
-from experiments.hashing import bucket_ranges, bucket_v2, choose_variation, gb_hash
 from tests.experiments.conftest import WriteConfigs, experiment_doc
 
 AT = datetime(2026, 1, 10, tzinfo=UTC)
@@ -181,7 +181,7 @@ def test_default_configs_env_var_and_cache_reload(
     # edit a config: the cached layout notices within its 1 s re-check
     import time
 
-    import experiments.loader as loader
+    import shoplab.experiments.loader as loader
 
     text = (demo_dir / "rank_ranker_v2.yaml").read_text().replace("traffic: 0.6", "traffic: 1.0")
     (demo_dir / "rank_ranker_v2.yaml").write_text(text)

@@ -7,10 +7,10 @@ from datetime import UTC
 from pathlib import Path
 
 import pytest
+from shoplab.experiments import assign, load_layout
 from typer.testing import CliRunner
 
-import experiments
-from experiments import assign, load_layout
+from shoplab import experiments
 from shoplab.cli import app
 
 runner = CliRunner()

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from experiments.hashing import (
+from shoplab.experiments.hashing import (
     FNV_OFFSET,
     FNV_PRIME,
     IdDigits,
@@ -157,8 +156,8 @@ EDGES = [0, 1, 9, 10, 9_999, 10_000, 10_001, 99_999, 100_000, 100_001, 1_000_000
 def test_second_pass_tables_equal_plain_fnv(hs: list[int]) -> None:
     """The table-driven second v2 pass (scalar and vectorized) == FNV of the decimal string,
     including numbers below 10**4 / 10**5 (no head) and at the uint32 limits."""
-    from experiments.hashing import _fnv_of_decimal
-    from experiments.request_plan import second_pass
+    from shoplab.experiments.hashing import _fnv_of_decimal
+    from shoplab.experiments.request_plan import second_pass
 
     values = EDGES + hs
     expected = [fnv1a32(str(h)) for h in values]

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from shoplab.experiments import ExperimentPolicy, assign, load_layout
 
-from experiments import ExperimentPolicy, assign, load_layout
-from shoplab.schema import polars_schema
+from shoplab.core.contract import polars_schema
 from shoplab.simulator.policy import BASELINE
 from tests.experiments.conftest import WriteConfigs, experiment_doc
 

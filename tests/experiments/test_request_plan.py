@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from shoplab.experiments import assign, load_layout
+from shoplab.experiments import request_plan as rp
+from shoplab.experiments.hashing import _fnv_update, bucket_ranges, choose_variation
 
-from experiments import assign, load_layout
-from experiments import request_plan as rp
-from experiments.hashing import _fnv_update, bucket_ranges, choose_variation
 from tests.experiments.conftest import WriteConfigs, experiment_doc
 from tests.experiments.test_assignment import oracle
 

@@ -6,8 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
-
-from experiments import ExperimentPolicy, assign, first_exposures, load_layout
+from shoplab.experiments import ExperimentPolicy, assign, first_exposures, load_layout
 
 START = datetime(2026, 1, 8, tzinfo=UTC)
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 import yaml
+from shoplab.experiments import ConfigError, load_experiments, validate
+from shoplab.experiments.errors import Problem
 from typer.testing import CliRunner
 
-from experiments import ConfigError, load_experiments, validate
-from experiments.errors import Problem
 from shoplab.cli import app
 from tests.experiments.conftest import CATALOG, LAYERS, WriteConfigs, experiment_doc
 
@@ -187,7 +187,7 @@ def test_lock_rejects_edits_that_move_units(write_configs: WriteConfigs, tmp_pat
 
 
 def test_demo_configs_pass_against_the_real_metric_catalog(data_root: Path) -> None:
-    pytest.importorskip("analysis.metrics", reason="analysis.metrics not merged yet")
+    pytest.importorskip("shoplab.analysis.metrics", reason="analysis.metrics not merged yet")
     report = validate()  # default catalog: analysis.metrics.metric_names()
     assert report.ok, report.problems
     assert report.lock_written
@@ -204,7 +204,7 @@ def test_cli_validate_exit_code_and_messages(write_configs: WriteConfigs, data_r
 
 
 def test_yaml_schema_export_matches_committed_files() -> None:
-    from experiments.cli import SCHEMA_DIR, schema_documents
+    from shoplab.experiments.cli import SCHEMA_DIR, schema_documents
 
     for name, doc in schema_documents().items():
         committed = json.loads((SCHEMA_DIR / f"{name}.schema.json").read_text())
@@ -220,8 +220,8 @@ def test_yaml_schema_export_matches_committed_files() -> None:
 def test_validate_all_returns_analyzable_experiments_and_raises_on_problems(
     write_configs: WriteConfigs, data_root: Path
 ) -> None:
-    pytest.importorskip("analysis.metrics", reason="analysis.metrics not merged yet")
-    from experiments import validate_all
+    pytest.importorskip("shoplab.analysis.metrics", reason="analysis.metrics not merged yet")
+    from shoplab.experiments import validate_all
 
     root = write_configs(experiment_doc("live"), experiment_doc("idea", status="draft",
                                                                 layer="mix"))

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from shoplab.feature_repo.pipelines import build
+from shoplab.feature_repo.pipelines.item_stats import CTR_PRIOR_IMPRESSIONS, CVR_PRIOR_CLICKS
 
-from feature_repo.pipelines import build
-from feature_repo.pipelines.item_stats import CTR_PRIOR_IMPRESSIONS, CVR_PRIOR_CLICKS
-from shoplab.paths import events_dir, feature_tables_dir
-from shoplab.schema import polars_schema
+from shoplab.core.contract import polars_schema
+from shoplab.core.paths import events_dir, feature_tables_dir
 
 
 def ts(day: int, hour: int = 0, minute: int = 0) -> datetime:

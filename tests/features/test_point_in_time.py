@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import shoplab.features as sf
-from shoplab.paths import feature_tables_dir
+from shoplab.core.paths import feature_tables_dir
 
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
 KEYS = {"user_id": [1, 2, 3], "item_id": [1, 2, 3], "shop_id": [1, 2], "category": ["a", "b"]}

@@ -19,8 +19,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from shoplab.core.contract import TABLES, arrow_schema
 from shoplab.events import load_events
-from shoplab.schema import TABLES, arrow_schema
 
 
 def ts(text: str) -> datetime:

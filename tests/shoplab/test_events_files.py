@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from shoplab.cli import app
+from shoplab.core.contract import arrow_schema
 from shoplab.events import EventLogError, load_events
-from shoplab.schema import arrow_schema
 from tests.shoplab.test_events import VALID, clk, write_log
 
 IMPRESSIONS = "impressions/2026-01-01.parquet"

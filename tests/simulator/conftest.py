@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from shoplab.schema import TABLES
+from shoplab.core.contract import TABLES
 from shoplab.simulator import SimulationReport, simulate
 
 # 100k users × 21 days ≈ 2M impressions, ≈ 90k clicks, ≈ 4.5k orders from ≈ 2.5k buyers (25 in

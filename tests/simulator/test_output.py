@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from shoplab.schema import TABLES, arrow_schema
+from shoplab.core.contract import TABLES, arrow_schema
 from shoplab.simulator import SimulationReport, simulate
 
 SMALL = {"users": 3_000, "items": 400, "days": 3, "seed": 11}

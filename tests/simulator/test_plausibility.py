@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from shoplab.core.contract import CATEGORIES, CONTENT_TYPES, COUNTRIES, PLATFORMS, SURFACES
 from shoplab.events import load_events
-from shoplab.schema import CATEGORIES, CONTENT_TYPES, COUNTRIES, PLATFORMS, SURFACES
 from tests.simulator.conftest import WORLD, SimWorld
 
 

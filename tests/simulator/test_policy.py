@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 from scipy import stats
 
-from shoplab.schema import TIMESTAMP, arrow_schema
+from shoplab.core.contract import TIMESTAMP, arrow_schema
 from shoplab.simulator import BASELINE, PolicyDecision, simulate
 from shoplab.simulator.run import world_of
 from shoplab.simulator.world import World
