@@ -2,7 +2,8 @@
 
 Everything shoplab generates (event logs, quarantine, feature tables, the Feast registry and online
 store, exposures, scorecards) lives under one data root so that a run can be wiped or moved as a
-unit and nothing generated is ever committed. The root is ``$SHOPLAB_DATA`` (default ``./data``).
+unit and nothing generated is ever committed. The root is ``$SHOPLAB_DATA`` (default ``./data``,
+see :func:`data_root`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+
+from shoplab.core.settings import settings
 
 __all__ = [
     "data_root",
@@ -25,8 +28,20 @@ __all__ = [
 
 
 def data_root() -> Path:
-    """Return the data root (``$SHOPLAB_DATA`` or ``./data``), resolved to an absolute path."""
-    return Path(os.environ.get("SHOPLAB_DATA", "data")).expanduser().resolve()
+    """Return the data root, resolved to an absolute path: the one rule every step follows.
+
+    ``$SHOPLAB_DATA`` when set; else ``./data`` of the working directory, except inside a Feast
+    repo (a folder holding ``feature_store.yaml``), where it is the ``data`` folder beside the repo:
+    ``feast -c feature_repo apply`` changes into ``feature_repo/`` before it imports anything, and
+    must still see the ``./data`` of the folder it was started from.
+    """
+    configured = settings().data
+    if configured is not None:
+        return configured.expanduser().resolve()
+    cwd = Path.cwd()
+    if (cwd / "feature_store.yaml").is_file():
+        return (cwd.parent / "data").resolve()
+    return (cwd / "data").resolve()
 
 
 def events_dir(table: str | None = None) -> Path:

@@ -1,0 +1,70 @@
+"""Every environment setting of shoplab, in one pydantic-settings model with its defaults here.
+
+A setting is read from ``SHOPLAB_<NAME>`` (``SHOPLAB_DATA``, ``SHOPLAB_DUCKDB_MEMORY`` ...). The
+model is re-read when the environment changes (tests and the audit re-point ``$SHOPLAB_DATA`` for a
+block), and cached while it does not: :func:`settings` costs a dict lookup on the hot path.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Final
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shoplab.core.errors import ConfigError
+
+__all__ = ["ENV_PREFIX", "Settings", "settings"]
+
+ENV_PREFIX: Final = "SHOPLAB_"
+
+
+class Settings(BaseSettings):
+    """shoplab's environment settings; each field is ``SHOPLAB_<FIELD>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    data: Path | None = Field(
+        default=None,
+        description="The data root. Unset: ./data of the working directory (shoplab.core.paths).",
+    )
+    experiments: Path | None = Field(
+        default=None, description="The experiment config folder. Unset: the packaged configs."
+    )
+    metrics: str = Field(
+        default="",
+        description="Extra metric catalog files, separated by os.pathsep (os.pathsep-joined).",
+    )
+    duckdb_memory: str = Field(
+        default="8GB",
+        pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        description="DuckDB's memory cap per connection; it spills under the data root beyond it. "
+        "8GB: the machines are 24 GiB and shared.",
+    )
+
+
+_cache: dict[tuple[tuple[str, str], ...], Settings] = {}
+
+
+def settings() -> Settings:
+    """Return the settings for the current environment (cached per ``SHOPLAB_*`` snapshot).
+
+    Raises:
+        ConfigError: a ``SHOPLAB_*`` variable breaks its rule (named with value and rule).
+    """
+    key = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(ENV_PREFIX)))
+    hit = _cache.get(key)
+    if hit is not None:
+        return hit
+    try:
+        value = Settings()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = ENV_PREFIX + str(err["loc"][0]).upper() if err["loc"] else ENV_PREFIX
+        raise ConfigError(f"{name} == {err.get('input')!r}, {err['msg'].lower()}.") from None
+    if len(_cache) > 64:  # many short-lived environments (tests): keep the cache bounded
+        _cache.clear()
+    _cache[key] = value
+    return value
