@@ -3,14 +3,38 @@
 ::
 
     ShoplabError
-    ├── ConfigError          a setting or a config file breaks a rule (experiments' ConfigError)
+    ├── ConfigError          a setting or a config file breaks a rule                (ValueError)
+    │   └── experiments.ConfigError           every problem of the experiment configs
     ├── InputError           an argument breaks a rule: a date, a unit id, a frame   (ValueError)
-    │   └── UnitIdError, LabelFrameError, ...
+    │   ├── experiments.UnitIdError           a unit id that is no unit: None, bool, '', > 64 bits
+    │   ├── features.LabelFrameError          a label frame without its keys, naive timestamps
+    │   └── features.RankingRequestError      a ranking request: user id, candidates, as_of
     ├── DataError            the event log or a derived table breaks the contract    (ValueError)
-    │   └── EventLogError, FeatureTableMissingError, ...
+    │   ├── events.EventLogError              a file that cannot be read as its table
+    │   └── analysis.EventTableMissingError   an event table analysis reads has no files
+    │                                         (also FileNotFoundError)
     ├── NotFoundError        a named thing does not exist: experiment, metric, service (LookupError)
-    │   └── UnknownExperimentError, UnknownMetricError, ScorecardNotFoundError, ...
-    └── StateError           a step ran out of order or concurrently (materialize before apply)
+    │   ├── analysis.UnknownMetricError       (also KeyError)
+    │   ├── analysis.UnknownExperimentError   (also KeyError)
+    │   ├── analysis.ScorecardNotFoundError   (also FileNotFoundError)
+    │   ├── analysis.RowNotFoundError         ``Scorecard.row(metric)`` of no such row (KeyError)
+    │   ├── events.UnknownTableError          ``report[table]`` of a table not validated (KeyError)
+    │   ├── experiments.UnknownLayerError     ``assignment["nope"]``: no such layer (KeyError)
+    │   ├── dashboards.data.UnknownName       a page's experiment, segment or view (KeyError)
+    │   ├── features.UnknownServiceError      (also ValueError)
+    │   └── features.UnknownFeatureError      (also ValueError)
+    └── StateError           a step ran out of order or failed midway              (RuntimeError)
+        ├── features.FeatureTableMissingError materialize or train before ``features build``
+        ├── feature_repo.pipelines.NoEventsError  build before an event log exists
+        │                                     (also FileNotFoundError)
+        ├── demo.DemoStepError                a demo step failed (names the step)
+        └── dashboards.data.MissingDependency a page's part of shoplab is absent or not built
+
+A package may group its errors under a family class that is itself a ``ShoplabError``:
+``experiments.ExperimentError`` (every class of ``shoplab.experiments.errors``) and
+``features.FeatureStoreError`` (every class of ``shoplab.features.errors``, also ``ValueError``).
+``tests/core/test_errors.py`` imports every module and checks each exception class defined in
+shoplab is a ``ShoplabError``; keep this drawing in step with it.
 
 Every message names the field, the value and the rule (``start == '2026-13-01', must be an ISO
 date``). The branches also derive from the builtin a caller would have caught before the tree

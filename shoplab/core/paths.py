@@ -23,6 +23,7 @@ __all__ = [
     "feast_dir",
     "quarantine_dir",
     "scorecards_dir",
+    "under_data_root",
     "using_data_root",
 ]
 
@@ -42,6 +43,22 @@ def data_root() -> Path:
     if (cwd / "feature_store.yaml").is_file():
         return (cwd.parent / "data").resolve()
     return (cwd / "data").resolve()
+
+
+def under_data_root(path: str | os.PathLike[str]) -> Path:
+    """Return ``path`` as is when absolute, else resolved under the data root.
+
+    What a config file's relative path means (``feature_store.yaml``'s ``feast/registry.db``):
+    Feast would resolve it against the repo folder it changed into, or not at all.
+
+    Example:
+        >>> under_data_root("/srv/online.db").as_posix()
+        '/srv/online.db'
+        >>> under_data_root("feast/online.db") == data_root() / "feast" / "online.db"
+        True
+    """
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else data_root() / p
 
 
 def events_dir(table: str | None = None) -> Path:

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Final
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shoplab.core.errors import ConfigError
@@ -43,6 +43,13 @@ class Settings(BaseSettings):
         description="DuckDB's memory cap per connection; it spills under the data root beyond it. "
         "8GB: the machines are 24 GiB and shared.",
     )
+
+
+    @field_validator("data", "experiments", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """``SHOPLAB_DATA=`` (empty) means unset, not the working directory (``Path('')``)."""
+        return None if isinstance(value, str) and not value.strip() else value
 
 
 _cache: dict[tuple[tuple[str, str], ...], Settings] = {}
