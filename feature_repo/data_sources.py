@@ -1,9 +1,10 @@
 """Sources: one Parquet feature table per view, written by ``pipelines/`` under the data root.
 
 Each table is a folder of daily partitions (``<view>/YYYY-MM-DD.parquet``) so that a rebuilt day
-replaces its file; the source path is the folder's glob. ``created_timestamp`` is when the
-pipeline computed the row: Feast uses it only to break ties between rows with equal
-``event_timestamp`` (feast #6615).
+replaces its file; the source path is the folder's glob, resolved by the one data-root rule
+(``shoplab.core.paths``: ``$SHOPLAB_DATA``, else the ``data`` folder beside this repo when
+``feast`` runs inside it). ``created_timestamp`` is when the pipeline computed the row: Feast uses
+it only to break ties between rows with equal ``event_timestamp`` (feast #6615).
 """
 
 from feast import FileSource, PushSource, RequestSource
@@ -11,13 +12,13 @@ from feast.data_format import ParquetFormat
 from feast.field import Field
 from feast.types import String
 
-from shoplab.features._root import feast_data_root
+from shoplab.core.paths import feature_tables_dir
 
 
 def _table(view: str) -> FileSource:
     return FileSource(
         name=f"{view}_source",
-        path=str(feast_data_root() / "features" / view / "*.parquet"),
+        path=str(feature_tables_dir(view) / "*.parquet"),
         file_format=ParquetFormat(),
         timestamp_field="event_timestamp",
         created_timestamp_column="created_timestamp",

@@ -2,8 +2,14 @@
 
 ttl is how long a row stays valid after its ``event_timestamp`` (the end of its window): daily
 snapshots get 2 days so one late pipeline run does not blank a feature, the hourly short-term view
-2 hours. Offline, Feast applies it in the point-in-time join; online it does not (feast #6821), so
-``shoplab.ranking_features`` nulls and flags values older than ttl itself.
+2 hours. Offline, Feast applies it in the point-in-time join; online Feast does not (feast #6821),
+so the online store class (``shoplab.features.online_store``) serves an expired row as null with a
+non-PRESENT status, and ``shoplab.ranking_features`` also flags it in ``<view>__stale``.
+
+Feature names are unique across views and differ from every join key (``item_impressions_7d``
+beside the user's ``impressions_7d``, ``item_shop_id`` beside the key ``shop_id``): ``feast serve``
+and ``get_online_features`` without ``full_feature_names`` name a value by its feature alone and
+refuse a service whose names collide.
 """
 
 from datetime import timedelta
@@ -16,8 +22,9 @@ from data_sources import (
     user_short_term_push,
 )
 from entities import category, item, shop, user
-from feast import FeatureView, Field
+from feast import Field
 from feast.types import Float64, Int64, String
+from view_class import DefinedFeatureView as FeatureView
 
 OWNER = "ranking-features@shoplab"
 DAILY_TTL = timedelta(days=2)
@@ -78,21 +85,21 @@ item_stats_fv = FeatureView(
     entities=[item],
     ttl=DAILY_TTL,
     schema=[
-        Field(name="impressions_1d", dtype=Int64),
-        Field(name="clicks_1d", dtype=Int64),
-        Field(name="orders_1d", dtype=Int64),
-        Field(name="gmv_1d", dtype=Float64),
-        Field(name="impressions_7d", dtype=Int64),
-        Field(name="clicks_7d", dtype=Int64),
-        Field(name="orders_7d", dtype=Int64),
-        Field(name="gmv_7d", dtype=Float64),
+        Field(name="item_impressions_1d", dtype=Int64),
+        Field(name="item_clicks_1d", dtype=Int64),
+        Field(name="item_orders_1d", dtype=Int64),
+        Field(name="item_gmv_1d", dtype=Float64),
+        Field(name="item_impressions_7d", dtype=Int64),
+        Field(name="item_clicks_7d", dtype=Int64),
+        Field(name="item_orders_7d", dtype=Int64),
+        Field(name="item_gmv_7d", dtype=Float64),
         Field(name="ctr_7d_smoothed", dtype=Float64, description="Beta prior: category 7d CTR"),
         Field(name="cvr_7d_smoothed", dtype=Float64, description="Beta prior: category 7d CVR"),
         Field(name="age_days", dtype=Float64),
         Field(name="price", dtype=Float64),
         Field(name="content_type", dtype=String),
-        Field(name="category", dtype=String),
-        Field(name="shop_id", dtype=Int64),
+        Field(name="item_category", dtype=String, description="key of user_category"),
+        Field(name="item_shop_id", dtype=Int64, description="key of shop_stats"),
     ],
     source=item_stats_source,
     online=True,
@@ -108,8 +115,8 @@ shop_stats_fv = FeatureView(
     schema=[
         Field(name="rating", dtype=Float64),
         Field(name="return_rate", dtype=Float64),
-        Field(name="gmv_30d", dtype=Float64),
-        Field(name="orders_30d", dtype=Int64),
+        Field(name="shop_gmv_30d", dtype=Float64),
+        Field(name="shop_orders_30d", dtype=Int64),
     ],
     source=shop_stats_source,
     online=True,
@@ -123,8 +130,8 @@ user_category_fv = FeatureView(
     entities=[user, category],
     ttl=DAILY_TTL,
     schema=[
-        Field(name="clicks_30d", dtype=Int64),
-        Field(name="orders_30d", dtype=Int64),
+        Field(name="category_clicks_30d", dtype=Int64),
+        Field(name="category_orders_30d", dtype=Int64),
         Field(name="click_share_30d", dtype=Float64, description="of the user's 30d clicks"),
     ],
     source=user_category_source,

@@ -27,6 +27,7 @@ from features import OWNER, item_stats_fv, user_long_term_fv
     tags={"owner": OWNER},
 )
 def price_vs_user(inputs: pd.DataFrame) -> pd.DataFrame:
+    """Item price over the user's mean clicked price (30d)."""
     import pandas as pd
 
     avg = inputs["avg_clicked_price_30d"].astype("float64")
@@ -35,7 +36,7 @@ def price_vs_user(inputs: pd.DataFrame) -> pd.DataFrame:
 
 
 @on_demand_feature_view(
-    sources=[item_stats_fv[["impressions_7d", "age_days"]]],
+    sources=[item_stats_fv[["item_impressions_7d", "age_days"]]],
     schema=[Field(name="is_cold_start", dtype=Int64)],
     mode="pandas",
     owner=OWNER,
@@ -46,18 +47,23 @@ def price_vs_user(inputs: pd.DataFrame) -> pd.DataFrame:
     tags={"owner": OWNER},
 )
 def item_cold_start(inputs: pd.DataFrame) -> pd.DataFrame:
+    """1 where the item's own stats are too thin to trust (see the view's description)."""
     import pandas as pd
 
     # 100 impressions: with a ~2-5% CTR that is 2-5 expected clicks, where the smoothed CTR is
     # still dominated by the prior (strength 200 impressions, see pipelines/item_stats.py).
-    impressions = inputs["impressions_7d"].astype("float64")
+    impressions = inputs["item_impressions_7d"].astype("float64")
     age = inputs["age_days"].astype("float64")
     cold = impressions.isna() | (impressions < 100) | (age < 3)
     return pd.DataFrame({"is_cold_start": cold.astype("int64")})
 
 
+# The input is ``item_category``, not a feature named ``category``: Feast adds each input's short
+# name beside its ``view__name`` and the join key ``category`` (user_category) is already there,
+# so ``feast serve`` answered ranker_v2 with HTTP 500 "cannot reindex on an axis with duplicate
+# labels".
 @on_demand_feature_view(
-    sources=[ranking_request, item_stats_fv[["category"]]],
+    sources=[ranking_request, item_stats_fv[["item_category"]]],
     schema=[Field(name="query_matches_category", dtype=Float64)],
     mode="pandas",
     owner=OWNER,
@@ -68,13 +74,14 @@ def item_cold_start(inputs: pd.DataFrame) -> pd.DataFrame:
     tags={"owner": OWNER},
 )
 def query_category_match(inputs: pd.DataFrame) -> pd.DataFrame:
+    """1.0 if a word of the item's category starts a word of the query; null on the feed."""
     import re
 
     import numpy as np
     import pandas as pd
 
     query = inputs["query"].astype("object")
-    cat = inputs["category"].astype("object")
+    cat = inputs["item_category"].astype("object")
     words = " " + query.fillna("").str.lower().str.replace(r"[^a-z0-9]+", " ", regex=True) + " "
     out = np.full(len(inputs), np.nan)
     known = query.notna() & (query.fillna("").str.strip() != "") & cat.notna()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from ._events import dim, stamp, ts_literal, window
+from .relations import dim, stamp, ts_literal, window
 
 __all__ = ["CTR_PRIOR_IMPRESSIONS", "CVR_PRIOR_CLICKS", "item_stats_sql", "shop_stats_sql"]
 
@@ -67,14 +67,16 @@ def item_stats_sql(day: date, created: datetime) -> str:
     SELECT b.item_id,
            {s_} AS event_timestamp,
            {ts_literal(created)} AS created_timestamp,
-           impressions_1d, clicks_1d, orders_1d, gmv_1d,
-           impressions_7d, clicks_7d, orders_7d, gmv_7d,
+           impressions_1d AS item_impressions_1d, clicks_1d AS item_clicks_1d,
+           orders_1d AS item_orders_1d, gmv_1d AS item_gmv_1d,
+           impressions_7d AS item_impressions_7d, clicks_7d AS item_clicks_7d,
+           orders_7d AS item_orders_7d, gmv_7d AS item_gmv_7d,
            ((clicks_7d + {m} * coalesce(ctr_p, ctr_g)) / (impressions_7d + {m}))::DOUBLE
                AS ctr_7d_smoothed,
            ((orders_7d + {k} * coalesce(cvr_p, cvr_g)) / (clicks_7d + {k}))::DOUBLE
                AS cvr_7d_smoothed,
            (epoch({s_}) - epoch(created_ts)) / 86400.0 AS age_days,
-           price, content_type, b.category, shop_id
+           price, content_type, b.category AS item_category, shop_id AS item_shop_id
     FROM base b LEFT JOIN prior USING (category) CROSS JOIN overall
     """
 
@@ -96,6 +98,6 @@ def shop_stats_sql(day: date, created: datetime) -> str:
            {s_} AS event_timestamp,
            {ts_literal(created)} AS created_timestamp,
            s.rating, s.return_rate,
-           coalesce(agg.gmv, 0.0) AS gmv_30d, coalesce(agg.n, 0)::BIGINT AS orders_30d
+           coalesce(agg.gmv, 0.0) AS shop_gmv_30d, coalesce(agg.n, 0)::BIGINT AS shop_orders_30d
     FROM shops s LEFT JOIN agg USING (shop_id)
     """

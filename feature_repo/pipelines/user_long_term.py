@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from ._events import dim, stamp, ts_literal, window
+from .relations import dim, stamp, ts_literal, window
 
 __all__ = ["user_category_sql", "user_long_term_sql"]
 
@@ -117,7 +117,7 @@ def user_category_sql(day: date, created: datetime) -> str:
     SELECT user_id, category,
            {ts_literal(stamp(day))} AS event_timestamp,
            {ts_literal(created)} AS created_timestamp,
-           clicks_30d, orders_30d,
+           clicks_30d AS category_clicks_30d, orders_30d AS category_orders_30d,
            CASE WHEN sum(clicks_30d) OVER (PARTITION BY user_id) > 0
                 THEN clicks_30d / sum(clicks_30d) OVER (PARTITION BY user_id) END
                ::DOUBLE AS click_share_30d

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from ._events import dim, stamp, ts_literal, window
+from .relations import dim, stamp, ts_literal, window
 
 __all__ = ["user_short_term_sql"]
 

@@ -1,10 +1,12 @@
-"""Errors of the event-log loader.
+"""Errors of the event-log loader, under :mod:`shoplab.core.errors`.
 
 ::
 
-    ValueError
+    DataError (ValueError)
     └── EventLogError        a file cannot be read as its table: not Parquet, a column missing,
                              a column of the wrong type, an unknown table name
+    NotFoundError (LookupError)
+    └── UnknownTableError    ``report[table]`` of a table the run did not validate (KeyError)
 
 Rows that break the contract are not errors: they are quarantined and counted (see ``rules``).
 """
@@ -13,10 +15,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["EventLogError"]
+from shoplab.core.errors import DataError, NotFoundError
+
+__all__ = ["EventLogError", "UnknownTableError"]
 
 
-class EventLogError(ValueError):
+class EventLogError(DataError):
     """A file of the event log cannot be read as its table.
 
     Attributes:
@@ -33,7 +37,12 @@ class EventLogError(ValueError):
         column: str | None = None,
         expected: str | None = None,
     ) -> None:
+        """Keep the message and the offending path, column and expected type for callers."""
         super().__init__(message)
         self.path = path
         self.column = column
         self.expected = expected
+
+
+class UnknownTableError(NotFoundError, KeyError):
+    """A table a :class:`~shoplab.events.LoadReport` does not hold (also a ``KeyError``)."""

@@ -8,7 +8,6 @@ ids ``int64``, ``position``/``quantity`` ``int32``, timestamps ``timestamp[us, t
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -18,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from shoplab.core.contract import TABLES, arrow_schema
+from shoplab.core.files import day_of
 from shoplab.core.paths import events_dir
 from shoplab.events.errors import EventLogError
 
@@ -25,7 +25,6 @@ __all__ = ["FACT_TABLES", "EventFile", "check_schema", "discover", "log_end_us"]
 
 FACT_TABLES: Final = tuple(name for name, t in TABLES.items() if t.daily)
 _DAY_US: Final = 86_400_000_000
-_DAY_IN_NAME: Final = re.compile(r"(\d{4}-\d{2}-\d{2})\.parquet$")
 _UTC_NAMES: Final = frozenset({"UTC", "Etc/UTC", "+00:00", "Z"})
 
 
@@ -108,13 +107,9 @@ def discover(table: str) -> list[EventFile]:
                 path=path,
             )
         rows = check_schema(table, path)
-        match = _DAY_IN_NAME.search(path.name) if TABLES[table].daily else None
-        day = None
-        if match:
-            try:
-                day = date.fromisoformat(match.group(1))
-            except ValueError:
-                day = None
+        # a daily file is named by its day (core.files.DAY_FILE); any other name is undated, and
+        # its rows are checked against the end of the log instead of a day
+        day = day_of(path) if TABLES[table].daily else None
         out.append(EventFile(table=table, path=path, rows=rows, day=day))
     return out
 

@@ -11,7 +11,7 @@ second run finds nothing: validation is idempotent.
 
 from __future__ import annotations
 
-import os
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -23,8 +23,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from shoplab.core.atomic import atomic_path, remove_orphans
 from shoplab.core.contract import TABLES, arrow_schema
-from shoplab.core.paths import data_root, events_dir, quarantine_dir
+from shoplab.core.duck import connect, sql_list, sql_str
+from shoplab.core.paths import events_dir, quarantine_dir
 from shoplab.events.errors import EventLogError
 from shoplab.events.files import EventFile, discover, log_end_us
 from shoplab.events.report import LoadReport, TableLoad
@@ -35,26 +37,17 @@ __all__ = ["load_events"]
 ORDER = ("users", "shops", "items", "requests", "impressions", "clicks", "orders", "exposures")
 """Validation order: a table is checked after every table it refers to."""
 
-_MEMORY_LIMIT = os.environ.get("SHOPLAB_DUCKDB_MEMORY", "4GB")  # spills beyond; machines are shared
-
-
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
 
 def _parquet_list(files: Sequence[EventFile]) -> str:
-    return "[" + ", ".join(_sql_str(str(f.path)) for f in files) + "]"
+    return sql_list(str(f.path) for f in files)
 
 
 def _connect() -> duckdb.DuckDBPyConnection:
-    tmp = data_root() / ".tmp" / "duckdb"
-    tmp.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(config={
-        "memory_limit": _MEMORY_LIMIT,
-        "temp_directory": str(tmp),
-        "preserve_insertion_order": False,
-    })
-    con.execute("SET TimeZone = 'UTC'")
+    """The one DuckDB connection (UTC, memory cap, spilling under the data root), unordered.
+
+    Unordered: the rules only group and join, and the bad rows are sorted explicitly.
+    """
+    con = connect(ordered=False)
     # Parquet min/max statistics leave NaN out, and DuckDB folds `isnan(price)` or
     # `NOT (rating BETWEEN 0 AND 5)` to false from them: a NaN row would pass. Rules must see
     # the values, not the footer.
@@ -97,7 +90,7 @@ def _bad_rows(
         on = " AND ".join(f"{alias}.{k} = s.{k}" for k in keys)
         joins.append(f"LEFT JOIN {alias} ON {on}")
     cases = " ".join(
-        f"WHEN {r.condition.format(log_end=log_end)} THEN {_sql_str(r.reason)}" for r in rules
+        f"WHEN {r.condition.format(log_end=log_end)} THEN {sql_str(r.reason)}" for r in rules
     )
     with_clause = f"WITH {', '.join(ctes)} " if ctes else ""
     con.execute(
@@ -111,7 +104,7 @@ def _bad_rows(
         key_list = ", ".join(TABLES[table].key)
         # Group all rows by key (cheap: one hash aggregate) and rank only the few duplicate keys.
         con.execute(
-            f"INSERT INTO bad SELECT source_file, rn, {_sql_str(dup)} FROM ("
+            f"INSERT INTO bad SELECT source_file, rn, {sql_str(dup)} FROM ("
             f"SELECT s.source_file, s.rn, row_number() OVER (PARTITION BY {key_list} "
             f"ORDER BY s.source_file, s.rn) AS nth FROM src s "
             f"SEMI JOIN (SELECT {key_list} FROM src GROUP BY {key_list} HAVING count(*) > 1) d "
@@ -135,32 +128,33 @@ def _quarantine(table: str, bad: pa.Table) -> tuple[str, ...]:
     rn = bad.column("rn").to_numpy()
     reason = bad.column("reason")
     root = events_dir()
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):  # one iteration per file
-        path = Path(source.dictionary[codes[lo]].as_py())
-        data = pq.read_table(path)
-        rows = rn[lo:hi]
-        taken = data.take(pa.array(rows))
-        rel = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
-        cols = [taken.column(f.name).cast(f.type) for f in contract]
-        cols += [reason.slice(lo, hi - lo).cast(pa.large_string()),
-                 pa.repeat(pa.scalar(rel, type=pa.large_string()), hi - lo)]
-        parts.append(pa.Table.from_arrays(cols, schema=out_schema))
-        keep = np.ones(data.num_rows, dtype=bool)
-        keep[rows] = False
-        tmp = path.with_name(f".{path.name}.tmp")
-        pq.write_table(data.filter(pa.array(keep)), tmp, compression="zstd")
-        rewritten.append((path, tmp, rel))
+    # Every rewritten file is renamed into place when the stack closes, after the quarantine
+    # batch is written; an error before that removes every temp file and changes nothing.
+    with contextlib.ExitStack() as renames:
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):  # one iteration per file
+            path = Path(source.dictionary[codes[lo]].as_py())
+            data = pq.read_table(path)
+            rows = rn[lo:hi]
+            taken = data.take(pa.array(rows))
+            rel = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+            cols = [taken.column(f.name).cast(f.type) for f in contract]
+            cols += [reason.slice(lo, hi - lo).cast(pa.large_string()),
+                     pa.repeat(pa.scalar(rel, type=pa.large_string()), hi - lo)]
+            parts.append(pa.Table.from_arrays(cols, schema=out_schema))
+            keep = np.ones(data.num_rows, dtype=bool)
+            keep[rows] = False
+            tmp = renames.enter_context(atomic_path(path))
+            pq.write_table(data.filter(pa.array(keep)), tmp, compression="zstd")
+            rewritten.append(rel)
 
-    folder = quarantine_dir(table)
-    folder.mkdir(parents=True, exist_ok=True)
-    batch = 1 + sum(1 for _ in folder.glob("batch-*.parquet"))
-    # Quarantine first, then replace the sources: a crash in between leaves a row in both
-    # places (re-run quarantines nothing new), never in neither.
-    pq.write_table(pa.concat_tables(parts), folder / f"batch-{batch:04d}.parquet",
-                   compression="zstd")
-    for path, tmp, _ in rewritten:
-        os.replace(tmp, path)
-    return tuple(rel for _, _, rel in rewritten)
+        folder = quarantine_dir(table)
+        folder.mkdir(parents=True, exist_ok=True)
+        batch = 1 + sum(1 for _ in folder.glob("batch-*.parquet"))
+        # Quarantine first, then replace the sources: a crash in between leaves a row in both
+        # places (re-run quarantines nothing new), never in neither.
+        with atomic_path(folder / f"batch-{batch:04d}.parquet") as tmp:
+            pq.write_table(pa.concat_tables(parts), tmp, compression="zstd")
+    return tuple(rewritten)
 
 
 class _Progress:
@@ -226,10 +220,13 @@ def load_events(tables: Sequence[str] | None = None, *, progress: bool = False) 
         raise EventLogError(f"tables == {unknown}, must be among {list(ORDER)}.")
     # Check every file of every table first: a bad file fails the run before anything moves.
     files = {t: discover(t) for t in ORDER}
+    todo = [t for t in ORDER if t in wanted]
+    for t in todo:  # temp files of a run that was killed mid-rewrite (never read: hidden)
+        remove_orphans(events_dir(t))
+        remove_orphans(quarantine_dir(t))
     log_end = log_end_us(files)
     con = _connect()
     results = []
-    todo = [t for t in ORDER if t in wanted]
     bar = _Progress(progress, todo)
     try:
         for table in todo:

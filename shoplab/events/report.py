@@ -7,6 +7,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shoplab.core.atomic import atomic_write_text
+from shoplab.events.errors import UnknownTableError
+
 if TYPE_CHECKING:  # pragma: no cover
     from rich.table import Table as RichTable
 
@@ -48,7 +51,8 @@ class LoadReport:
         for t in self.tables:
             if t.table == table:
                 return t
-        raise KeyError(f"table == {table!r}, must be one of {[t.table for t in self.tables]}.")
+        known = [t.table for t in self.tables]
+        raise UnknownTableError(f"table == {table!r}, must be one of {known}.")
 
     @property
     def rows_in(self) -> int:
@@ -65,9 +69,11 @@ class LoadReport:
         return {"seconds": self.seconds, "tables": [asdict(t) for t in self.tables]}
 
     def write_json(self, path: Path) -> None:
-        """Write :meth:`as_dict` to ``path`` (the loader writes ``quarantine/report.json``)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.as_dict(), indent=2) + "\n")
+        """Write :meth:`as_dict` to ``path`` (the loader writes ``quarantine/report.json``).
+
+        Atomically: a dashboard reading the report while a run ends never sees half of it.
+        """
+        atomic_write_text(path, json.dumps(self.as_dict(), indent=2) + "\n")
 
     def __rich__(self) -> RichTable:
         """Rich renders a report as its table (``console.print(report)``)."""

@@ -10,6 +10,11 @@ Example (after ``shoplab features build``, ``apply_repo()`` and ``materialize(en
 
 Names resolve lazily (PEP 562, as in ``shoplab``): importing Feast costs seconds, and the CLI
 (``shoplab --help``, experiment commands) must not pay it until a feature command runs.
+
+Modules ``feature_store.yaml`` names (Feast plug-ins): ``shoplab.features.registry_store``
+(registry file under the data root, written atomically), ``shoplab.features.online_store``
+(wide SQLite online store), ``shoplab.features.offline_store`` (ASOF DuckDB offline store);
+``shoplab.features.sqlite_online_store`` is Feast's own layout, a config-only fallback.
 """
 
 from __future__ import annotations
@@ -24,12 +29,14 @@ _EXPORTS: dict[str, str] = {
     "FeatureStoreError": "shoplab.features.errors",
     "FeatureTableMissingError": "shoplab.features.errors",
     "LabelFrameError": "shoplab.features.errors",
+    "RankingRequestError": "shoplab.features.errors",
     "UnknownFeatureError": "shoplab.features.errors",
     "UnknownServiceError": "shoplab.features.errors",
     "apply_repo": "shoplab.features.repo",
     "build_features": "shoplab.features.repo",
     "feature_store": "shoplab.features.repo",
     "materialize": "shoplab.features.repo",
+    "repo_path": "shoplab.features.repo",
     "ranking_features": "shoplab.features.online",
     "training_labels": "shoplab.features.training",
     "training_set": "shoplab.features.training",
@@ -40,6 +47,7 @@ __all__ = [
     "FeatureStoreError",
     "FeatureTableMissingError",
     "LabelFrameError",
+    "RankingRequestError",
     "UnknownFeatureError",
     "UnknownServiceError",
     "apply_repo",
@@ -47,6 +55,7 @@ __all__ = [
     "feature_store",
     "materialize",
     "ranking_features",
+    "repo_path",
     "training_labels",
     "training_set",
 ]
@@ -56,11 +65,18 @@ if TYPE_CHECKING:  # pragma: no cover
         FeatureStoreError,
         FeatureTableMissingError,
         LabelFrameError,
+        RankingRequestError,
         UnknownFeatureError,
         UnknownServiceError,
     )
     from shoplab.features.online import ranking_features
-    from shoplab.features.repo import apply_repo, build_features, feature_store, materialize
+    from shoplab.features.repo import (
+        apply_repo,
+        build_features,
+        feature_store,
+        materialize,
+        repo_path,
+    )
     from shoplab.features.training import LABEL_COLUMNS, training_labels, training_set
 
 

@@ -1,4 +1,4 @@
-"""Vectorized reads of :class:`~shoplab.features._wide_store.WideSqliteOnlineStore` tables.
+"""Vectorized reads of :class:`~shoplab.features.online_store.WideSqliteOnlineStore` tables.
 
 One request (1 user x 500 candidates, ``ranker_v1``) is three indexed reads: the user's row, the
 <= 500 distinct items' rows, the <= 500 distinct shops' rows. Integer keys go to SQLite as one
@@ -20,9 +20,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import polars as pl
-import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow as pa
 
-from shoplab.features._wide_store import TableSpec, connect, quote
+from shoplab.features.wide_table import TableSpec, connect, quote
 
 __all__ = ["invalidate", "read_view"]
 
@@ -131,7 +131,7 @@ def read_view(
 def _unpack(
     spec: TableSpec, blobs: Sequence[bytes], wanted: dict[str, pl.DataType]
 ) -> dict[str, pl.Series]:
-    """Decode ``__packed`` BLOBs (see :func:`~shoplab.features._wide_store.pack`) with NumPy."""
+    """Decode ``__packed`` BLOBs (see :func:`~shoplab.features.online_store.pack`) with NumPy."""
     if not wanted:
         return {}
     width = spec.bitmap_bytes + 8 * len(spec.packed)

@@ -6,6 +6,24 @@ from datetime import UTC, date, datetime
 
 import typer
 
+from shoplab.core.errors import InputError
+from shoplab.core.timeparse import parse_day, parse_instant
+
+
+def _day(value: str | None, option: str) -> date | None:
+    try:
+        return parse_day(value, option) if value else None
+    except InputError as exc:  # the message names the option and the value
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _instant(value: str | None, option: str) -> datetime:
+    try:
+        # a bare date is its first instant: materialize through the day before it
+        return parse_instant(value, option) if value else datetime.now(UTC)
+    except InputError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
 
 def register(app: typer.Typer) -> None:
     """Add ``shoplab features build|apply|materialize``."""
@@ -17,8 +35,10 @@ def register(app: typer.Typer) -> None:
 
     @features.command("build")
     def build(
-        start: str = typer.Option(None, help="First day (YYYY-MM-DD); default: first event day."),
-        end: str = typer.Option(None, help="Last day (YYYY-MM-DD); default: last event day."),
+        start: str | None = typer.Option(
+            None, help="First day (YYYY-MM-DD); default: first event day."
+        ),
+        end: str | None = typer.Option(None, help="Last day (YYYY-MM-DD); default: last event day"),
     ) -> None:
         """Compute every feature table from the event log (one Parquet partition per day)."""
         from rich.console import Console
@@ -27,15 +47,19 @@ def register(app: typer.Typer) -> None:
         from shoplab.feature_repo.pipelines import VIEWS, event_days
         from shoplab.features.repo import build_features
 
-        first = date.fromisoformat(start) if start else None
-        last = date.fromisoformat(end) if end else None
+        first, last = _day(start, "--start"), _day(end, "--end")
         days = event_days()
         lo, hi = first or (days[0] if days else None), last or (days[-1] if days else None)
         total = len(VIEWS) * (((hi - lo).days + 1) if lo and hi else 0)
         with Progress() as progress:
             task = progress.add_task("feature tables", total=total)
             report = build_features(first, last, on_step=lambda v, d: progress.advance(task))
-        Console().print({k: f"{v:,} rows" for k, v in report.rows.items()})  # type: ignore[attr-defined]
+        Console().print({k: f"{v:,} rows" for k, v in report.rows.items()})
+        if report.removed:  # a shorter log than the last build's: its extra days are gone
+            typer.echo(
+                f"removed {len(report.removed)} partitions outside the event log's days "
+                f"({report.removed[0]} ... {report.removed[-1]})"
+            )
 
     @features.command("apply")
     def apply() -> None:
@@ -46,14 +70,14 @@ def register(app: typer.Typer) -> None:
 
     @features.command("materialize")
     def materialize(
-        end: str = typer.Option(None, help="ISO datetime (UTC); default: now."),
+        end: str | None = typer.Option(
+            None, help="ISO datetime with its zone (2026-01-22T00:00:00Z); default: now."
+        ),
     ) -> None:
         """Load the newest rows up to END into the online store (first run: from END - ttl)."""
         from shoplab.features.repo import materialize as run
 
-        when = datetime.fromisoformat(end) if end else datetime.now(UTC)
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
+        when = _instant(end, "--end")
         for view, (lo, hi) in run(when).items():
             typer.echo(f"{view}: {lo.isoformat()} .. {hi.isoformat()}")
 

@@ -1,40 +1,54 @@
-"""Errors of the feature-store SDK.
+"""Errors of the feature-store SDK, each under its branch of :mod:`shoplab.core.errors`.
 
 ::
 
-    FeatureStoreError (ValueError)
-     ├── UnknownServiceError         service name not in the registry
-     ├── UnknownFeatureError         feature reference not in the registry
+    FeatureStoreError (ShoplabError, ValueError)   every error of the feature-store SDK
+     ├── UnknownServiceError         service name not in the registry       (NotFoundError)
+     ├── UnknownFeatureError         feature reference not in the registry  (NotFoundError)
      ├── LabelFrameError             label frame: missing column, wrong dtype, naive timestamps
-     └── FeatureTableMissingError    a view's Parquet source has no files (build not run)
+     │                                                                        (InputError)
+     ├── RankingRequestError         a ranking request: user id, candidates, as_of, request fields
+     │                                                                        (InputError)
+     └── FeatureTableMissingError    a view's Parquet source has no files: build not run
+                                                                              (StateError)
+
+``FeatureStoreError`` stays a ``ValueError`` and the ``Unknown*`` errors stay ``ValueError`` too:
+code written before the tree (``except ValueError``) keeps catching them.
 """
 
 from __future__ import annotations
+
+from shoplab.core.errors import InputError, NotFoundError, ShoplabError, StateError
 
 __all__ = [
     "FeatureStoreError",
     "FeatureTableMissingError",
     "LabelFrameError",
+    "RankingRequestError",
     "UnknownFeatureError",
     "UnknownServiceError",
 ]
 
 
-class FeatureStoreError(ValueError):
-    """Base class: bad input to the feature-store SDK."""
+class FeatureStoreError(ShoplabError, ValueError):
+    """Base class: every error the feature-store SDK raises on purpose."""
 
 
-class UnknownServiceError(FeatureStoreError):
+class UnknownServiceError(FeatureStoreError, NotFoundError):
     """A feature service name that the applied registry does not hold."""
 
 
-class UnknownFeatureError(FeatureStoreError):
+class UnknownFeatureError(FeatureStoreError, NotFoundError):
     """A ``view:feature`` reference that the applied registry does not hold."""
 
 
-class LabelFrameError(FeatureStoreError):
+class LabelFrameError(FeatureStoreError, InputError):
     """A label frame that breaks the contract of :func:`shoplab.features.training_set`."""
 
 
-class FeatureTableMissingError(FeatureStoreError):
-    """A feature view whose Parquet source has no files yet."""
+class RankingRequestError(FeatureStoreError, InputError):
+    """A ranking request that breaks the contract of :func:`shoplab.features.ranking_features`."""
+
+
+class FeatureTableMissingError(FeatureStoreError, StateError):
+    """A feature view whose Parquet source has no files yet (``shoplab features build`` not run)."""

@@ -18,7 +18,7 @@ file/Dask store. ``filter_by_created_timestamp=True`` (#6615) adds a per-row ``c
 predicate that an ASOF JOIN cannot express; those calls go to Feast's own ibis join unchanged.
 
 ``entity_df`` may be a pandas DataFrame (Feast's API) or a DuckDB SQL string, evaluated on the
-process-wide connection of :func:`shoplab.features._duckdb.connection`: the SDK registers a Polars
+per-thread connection of :func:`shoplab.core.duck.shared_connection`: the SDK registers a Polars
 label frame there so that 10M label rows never pass through pandas.
 """
 
@@ -41,8 +41,12 @@ from feast.repo_config import RepoConfig
 from feast.saved_dataset import SavedDatasetStorage
 from pydantic import StrictStr
 
-from shoplab.features._duckdb import connection, quote
-from shoplab.features.errors import FeatureTableMissingError
+from shoplab.core.duck import quote, shared_connection
+from shoplab.features.errors import FeatureTableMissingError, LabelFrameError
+from shoplab.features.quiet import contain_feast_cli_noise
+from shoplab.features.services import view_name
+
+contain_feast_cli_noise()  # Feast imports this module to validate sources (apply, plan)
 
 __all__ = ["ROW_ID", "AsofDuckDBOfflineStore", "AsofDuckDBOfflineStoreConfig", "AsofRetrievalJob"]
 
@@ -130,7 +134,7 @@ def build_asof_sql(
     selects = ["__l.* EXCLUDE (__order)"]
     joins = []
     for i, fv in enumerate(feature_views):
-        prefix = fv.projection.name_to_use()
+        prefix = view_name(fv.projection)
         features = [r.split(":", 1)[1] for r in feature_refs if r.startswith(f"{prefix}:")]
         base = fv.projection.name_alias or fv.name
         out = [f"{base}__{f}" if full_feature_names else f for f in features]
@@ -165,6 +169,7 @@ class AsofRetrievalJob(RetrievalJob):
         metadata: RetrievalMetadata | None,
         registered: list[str],
     ) -> None:
+        """Hold the join's SQL; ``registered`` frames are unregistered once it has run."""
         super().__init__()
         self._sql = sql
         self._odfvs = on_demand_feature_views
@@ -178,14 +183,15 @@ class AsofRetrievalJob(RetrievalJob):
 
     def _to_arrow_internal(self, timeout: int | None = None) -> pa.Table:
         try:
-            return connection().sql(self._sql).to_arrow_table()
+            return shared_connection().sql(self._sql).to_arrow_table()
         finally:
             for name in self._registered:
-                connection().unregister(name)
+                shared_connection().unregister(name)
             self._registered = []
 
     def _to_df_internal(self, timeout: int | None = None) -> pd.DataFrame:
-        return self._to_arrow_internal(timeout).to_pandas()
+        df: pd.DataFrame = self._to_arrow_internal(timeout).to_pandas()
+        return df
 
     def to_arrow(self, validation_reference: Any = None, timeout: int | None = None) -> pa.Table:
         """Run the join, then the on-demand views on only the columns each one reads.
@@ -243,7 +249,7 @@ def _odfv_input_columns(odfv: OnDemandFeatureView, available: list[str]) -> list
     cols: list[str] = []
     for proj in odfv.source_feature_view_projections.values():
         for f in proj.features:
-            full = f"{proj.name_to_use()}__{f.name}"
+            full = f"{view_name(proj)}__{f.name}"
             # Prefer the full name: a label column may share the short name (e.g. ``category``).
             pick = full if full in available else f.name if f.name in available else None
             if pick and pick not in cols:
@@ -274,7 +280,7 @@ def _event_timestamp_col(columns: dict[str, str]) -> str:
         return EVENT_TIMESTAMP
     ts = [c for c, t in columns.items() if t.upper().startswith("TIMESTAMP")]
     if len(ts) != 1:
-        raise ValueError(
+        raise LabelFrameError(
             f"entity_df has timestamp columns {ts}, must have an 'event_timestamp' column "
             "or exactly one timestamp column."
         )
@@ -312,7 +318,7 @@ class AsofDuckDBOfflineStore(DuckDBOfflineStore):
                 full_feature_names,
                 filter_by_created_timestamp,
             )
-        con = connection()
+        con = shared_connection()
         registered: list[str] = []
         if isinstance(entity_df, pd.DataFrame):
             name = f"__entity_{uuid.uuid4().hex}"

@@ -1,10 +1,12 @@
 """Online ranking features: one user x N candidate items from the online store, ttl enforced.
 
-Feast's online read returns whatever was materialized last, however old (feast #6821: ttl is not
-applied online). A ranker fed a week-old CTR as if it were fresh is silently wrong, so here every
-view's value older than its ttl (as of ``as_of``) comes back null and the row is flagged in
-``<view>__stale``. On-demand views then run on the cleaned values (same UDFs as offline), so
-online rows equal the offline training rows at the same timestamp.
+Feast alone returns whatever was materialized last, however old (feast #6821: ttl is not applied
+online). A ranker fed a week-old CTR as if it were fresh is silently wrong, so here every view's
+value older than its ttl (as of ``as_of``) comes back null and the row is flagged in
+``<view>__stale``; the online store classes null it too for Feast's own readers (``feast serve``),
+judged at the wall clock or at :func:`~shoplab.features.read_time.reading_as_of`. On-demand
+views then run on the cleaned values (same UDFs as offline), so online rows equal the offline
+training rows at the same timestamp.
 """
 
 from __future__ import annotations
@@ -21,32 +23,39 @@ from feast.infra.key_encoding_utils import serialize_entity_key
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 
-from shoplab.features._services import ServicePlan, ViewPlan, plan_service
 from shoplab.features._wide_read import read_view
-from shoplab.features._wide_store import (
+from shoplab.features.errors import FeatureStoreError, RankingRequestError
+from shoplab.features.online_store import (
     EPOCH,
     TableSpec,
     WideSqliteOnlineStoreConfig,
     db_path,
+    reading_as_of,
     table_spec,
 )
-from shoplab.features.errors import FeatureStoreError
 from shoplab.features.repo import feature_store
+from shoplab.features.services import ServicePlan, ViewPlan, plan_service, view_name
 
 __all__ = ["ranking_features"]
 
 # Feast cannot look up a null entity key; an id no entity has stands in and yields null features.
 _NO_ID = -1
 _NO_CATEGORY = ""
+# join key of another view -> the item_stats feature holding it (an attribute of the item)
+_ITEM_KEYS: dict[str, tuple[str, pl.DataType]] = {
+    "shop_id": ("item_shop_id", pl.Int64()),
+    "category": ("item_category", pl.String()),
+}
 
 
 def _ids(item_ids: Sequence[int] | np.ndarray | pl.Series) -> list[int]:
     arr = np.asarray(item_ids.to_numpy() if isinstance(item_ids, pl.Series) else item_ids)
     if arr.ndim != 1 or arr.size == 0:
-        raise FeatureStoreError(f"item_ids has shape {arr.shape}, must be a non-empty 1-d list.")
+        raise RankingRequestError(f"item_ids has shape {arr.shape}, must be a non-empty 1-d list.")
     if not np.issubdtype(arr.dtype, np.integer):
-        raise FeatureStoreError(f"item_ids has dtype {arr.dtype}, must hold integer item ids.")
-    return arr.astype(np.int64).tolist()
+        raise RankingRequestError(f"item_ids has dtype {arr.dtype}, must hold integer item ids.")
+    ids: list[int] = arr.astype(np.int64).tolist()
+    return ids
 
 
 def ranking_features(
@@ -75,9 +84,9 @@ def ranking_features(
     """
     now = as_of or datetime.now(UTC)
     if now.tzinfo is None:
-        raise FeatureStoreError(f"as_of == {now!r}, must be timezone-aware (UTC).")
+        raise RankingRequestError(f"as_of == {now!r}, must be timezone-aware (UTC).")
     if isinstance(user_id, bool) or not isinstance(user_id, int | np.integer):
-        raise FeatureStoreError(f"user_id == {user_id!r}, must be an integer user id.")
+        raise RankingRequestError(f"user_id == {user_id!r}, must be an integer user id.")
     store = feature_store()
     plan = _cached_plan(store, service)
     items = _ids(item_ids)
@@ -106,7 +115,7 @@ def _cached_plan(store: FeatureStore, service: str) -> ServicePlan:
     proto = (
         get_proto(store.project, allow_cache=True)
         if get_proto is not None
-        else registry.cached_registry_proto
+        else getattr(registry, "cached_registry_proto")  # noqa: B009 (not on BaseRegistry)
     )
     stamp = proto.last_updated.ToNanoseconds()
     key = (id(store), service, stamp)
@@ -144,7 +153,7 @@ def _read_wide(
     for view in views:
         feats, dtypes = list(view.features), list(view.dtypes)
         if view.name == "item_stats":
-            for extra, dtype in (("shop_id", pl.Int64()), ("category", pl.String())):
+            for extra, dtype in _ITEM_KEYS.values():
                 if extra not in feats:
                     feats.append(extra)
                     dtypes.append(dtype)
@@ -159,17 +168,20 @@ def _read_wide(
             )
         frame = read_view(path, spec, keys, feats, dtypes)
         if view.name == "item_stats":
-            for k in ("shop_id", "category"):
+            for k, (feature, _) in _ITEM_KEYS.items():
                 if k in plan.join_keys:
-                    cols[k] = frame[k]
+                    cols[k] = frame[feature].alias(k)
         parts[view.name] = frame
     masked = [_mask_stale(parts[view.name], view, now) for view in plan.views]
     return pl.DataFrame([*cols.values(), *(s for m in masked for s in m.get_columns())])
 
 
 def _serialized_keys(names: Sequence[str], columns: list[pl.Series], version: int) -> pl.Series:
-    """Feast's v3 key bytes of a composite key (user x category): serialized once per distinct
-    key (~24 categories per request), then mapped back to the rows; a null part -> null key."""
+    """Feast's v3 key bytes of a composite key (user x category), one per row.
+
+    Serialized once per distinct key (~24 categories per request), then mapped back to the rows;
+    a null part -> null key.
+    """
     frame = pl.DataFrame(columns)
     distinct = frame.unique().drop_nulls()
     encoded = [
@@ -244,17 +256,19 @@ def _read_feast(
     extra = [k for k in plan.join_keys if k not in keys]
     if extra:
         # an item's shop and category are attributes of the item: read them from item_stats
-        got = store.get_online_features(
-            [f"item_stats:{k}" for k in extra], {"item_id": items}
-        ).to_dict()
+        with reading_as_of(None):  # attributes of the item, whatever the age of its stats
+            got = store.get_online_features(
+                [f"item_stats:{_ITEM_KEYS[k][0]}" for k in extra], {"item_id": items}
+            ).to_dict()
         for k in extra:
-            keys[k] = got[k]
+            keys[k] = got[_ITEM_KEYS[k][0]]
     entity_rows = {k: keys[k] for k in plan.join_keys}
     for k in extra:
         fill = _NO_CATEGORY if k == "category" else _NO_ID
         entity_rows[k] = [fill if v is None else v for v in keys[k]]
     refs = [f"{v.name}:{f}" for v in plan.views for f in v.features]
-    resp = store.get_online_features(refs, entity_rows, full_feature_names=True)
+    with reading_as_of(now):  # the wide store judges ttl at the request's time, not the clock
+        resp = store.get_online_features(refs, entity_rows, full_feature_names=True)
     index = {name: i for i, name in enumerate(resp.proto.metadata.feature_names.val)}
     got = resp.to_dict()
     cols: dict[str, pl.Series] = _key_columns(plan, user_id, items)
@@ -270,10 +284,10 @@ def _read_feast(
                 pl.Series(f, got[c], dtype=d, strict=False)
                 for f, c, d in zip(view.features, view.columns, view.dtypes, strict=True)
             ]
-        ).with_columns(  # FieldStatus.PRESENT == 1
+        ).with_columns(  # FieldStatus.PRESENT == 1; an expired row keeps its stamp (not 0)
             __event_ts=pl.Series(ts * 1_000_000, dtype=pl.Int64)
             .cast(pl.Datetime("us", "UTC"))
-            .set(pl.Series(status != 1), None)
+            .set(pl.Series((status != 1) & (ts == 0)), None)
         )
         out = out.hstack(_mask_stale(frame, view, now))
     return out
@@ -285,7 +299,7 @@ def _apply_odfvs(
     """Run the service's on-demand views on the ttl-checked values (same UDFs as offline)."""
     unknown = [k for k in request if k not in plan.request_fields]
     if unknown:
-        raise FeatureStoreError(
+        raise RankingRequestError(
             f"request has fields {unknown}, service {plan.name!r} reads "
             f"{list(plan.request_fields)}."
         )
@@ -296,13 +310,13 @@ def _apply_odfvs(
     added: list[pl.Series] = []
     for odfv, feats in zip(plan.odfvs, plan.odfv_features, strict=True):
         inputs = [
-            frame[f"{p.name_to_use()}__{f.name}"].alias(f.name)
+            frame[f"{view_name(p)}__{f.name}"].alias(f.name)
             for p in odfv.source_feature_view_projections.values()
             for f in p.features
         ]
         inputs += [req[f.name] for r in odfv.source_request_sources.values() for f in r.schema]
         transformation = odfv.feature_transformation
-        if odfv.mode == "pandas":
+        if odfv.mode == "pandas" and transformation is not None:
             # the UDF itself on a 500-row pandas frame built straight from NumPy (the dtypes
             # pyarrow's to_pandas gives: nullable ints -> float64 NaN, strings -> object);
             # Feast's transform_arrow adds ~2 ms of column aliasing, to_pandas ~0.4 ms per view

@@ -1,35 +1,63 @@
-"""The Feast repo as the SDK and the demo drive it: build, apply, materialize, open.
+"""The Feast repo as the SDK and the demo drive it: find, build, apply, materialize, open.
 
 Each step is what the Feast CLI does, run in-process so that a notebook, a test or ``make demo``
-can call it (``feast -c feature_repo apply`` and ``materialize-incremental`` do the same).
+can call it (``feast -c feature_repo apply`` and ``materialize-incremental`` do the same). Feast
+is imported inside the steps: :func:`repo_path` serves the dashboard and the CLI without it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from feast import FeatureStore
+from shoplab.core.errors import StateError
+from shoplab.core.paths import under_data_root, using_data_root
+from shoplab.core.timeparse import parse_instant
+from shoplab.features.quiet import feast_quiet
 
-from shoplab.core.paths import using_data_root
-from shoplab.features._root import repo_path
+if TYPE_CHECKING:  # pragma: no cover
+    from feast import FeatureStore, FeatureView
+    from feast.infra.online_stores.online_store import OnlineStore
 
-__all__ = ["apply_repo", "build_features", "feature_store", "materialize"]
+    from shoplab.feature_repo.pipelines import BuildReport
+
+__all__ = ["apply_repo", "build_features", "feature_store", "materialize", "repo_path"]
 
 _STORES: dict[tuple[str, str], FeatureStore] = {}
+
+
+def repo_path() -> Path:
+    """Return the absolute path of the ``feature_repo`` folder (the Feast repo).
+
+    Raises:
+        StateError: ``shoplab.feature_repo`` is not importable (shoplab not installed).
+
+    Example:
+        >>> (repo_path() / "feature_store.yaml").is_file()
+        True
+    """
+    spec = importlib.util.find_spec("shoplab.feature_repo")
+    if spec is None or not spec.submodule_search_locations:
+        raise StateError(
+            "shoplab.feature_repo is not importable, must be installed: `pip install -e .`"
+        )
+    return Path(next(iter(spec.submodule_search_locations))).resolve()
 
 
 @contextlib.contextmanager
 def _feast_env() -> Iterator[Path]:
     """Pin ``$SHOPLAB_DATA`` to this process's data root while Feast runs.
 
-    ``shoplab.core.paths`` resolves an unset ``$SHOPLAB_DATA`` against the cwd; Feast components
-    resolve it against the project (see ``_root``). Setting it for the duration of a Feast call
-    makes both agree on the root the caller sees.
+    :func:`shoplab.core.paths.data_root` resolves an unset ``$SHOPLAB_DATA`` against the cwd,
+    and ``feast apply`` changes into ``feature_repo/`` (where the rule means the project's
+    ``./data``). Pinning the variable for the duration of a Feast call keeps the root the caller
+    sees, wherever the caller's cwd is.
     """
     with using_data_root() as root:
         yield root
@@ -37,6 +65,8 @@ def _feast_env() -> Iterator[Path]:
 
 def feature_store() -> FeatureStore:
     """Return the FeatureStore of ``feature_repo`` for the current data root (cached per root)."""
+    from feast import FeatureStore
+
     with _feast_env() as root:
         key = (str(root), str(repo_path()))
         store = _STORES.get(key)
@@ -50,7 +80,7 @@ def build_features(
     start: date | None = None,
     end: date | None = None,
     on_step: Callable[[str, date], None] | None = None,
-) -> object:
+) -> BuildReport:
     """Compute every feature table from the event log (``shoplab features build``).
 
     Returns the pipelines' ``BuildReport`` (days built, rows per view).
@@ -86,7 +116,7 @@ def apply_repo() -> None:
             sys.path.append(str(repo))
         try:
             config = load_repo_config(repo, repo / "feature_store.yaml")
-            with contextlib.redirect_stdout(sys.stderr):  # Feast prints its diff
+            with feast_quiet():  # Feast prints its diff: to stderr, plain off a terminal
                 # source validation only warns, and cannot stat a glob path (`<view>/*.parquet`)
                 apply_total(config, repo, skip_source_validation=True)
         finally:
@@ -101,11 +131,14 @@ def apply_repo() -> None:
 
 
 def _has_rows(store: FeatureStore, fv: object) -> bool:
-    """False if the wide online table of ``fv`` is empty (new, or recreated by ``apply`` after a
-    schema change): continuing from the registry's last end would then leave it empty."""
+    """False if the wide online table of ``fv`` is empty.
+
+    A new table, or one ``apply`` recreated after a schema change: continuing from the
+    registry's last end would then leave it empty.
+    """
     import sqlite3
 
-    from shoplab.features._wide_store import (
+    from shoplab.features.online_store import (
         WideSqliteOnlineStoreConfig,
         db_path,
         quote,
@@ -126,14 +159,21 @@ def _has_rows(store: FeatureStore, fv: object) -> bool:
 def materialize(
     end: datetime | None = None, views: list[str] | None = None
 ) -> dict[str, tuple[datetime, datetime]]:
-    """Load the newest feature row of every key, as of ``end``, into the online store.
+    """Make the online store equal the offline tables as of ``end``, view by view.
 
-    Incremental like ``feast materialize-incremental <end>``: a view continues from its last
-    materialized time, unless its online table is empty (a new store, or a table ``apply``
-    recreated after a schema change), which is loaded as on a first run. A first run starts at
-    ``end - ttl`` rather than Feast's ``now - ttl``, so a log that ended in the past (a
-    simulation, a backfill) still loads: with Feast's rule a first run at an ``end`` older than
-    ``now - ttl`` loads nothing.
+    A view is reloaded from scratch (its online rows dropped through the online store's
+    ``update`` path, then the newest row per key in ``[end - ttl, end]`` loaded) when its
+    tables' content version (:func:`~shoplab.feature_repo.pipelines.manifest.view_version`)
+    differs from the version it last loaded, when its online table is empty (a new store, or a
+    table ``apply`` recreated after a schema change), or when ``end`` goes back before the last
+    end. Otherwise it continues from the last end, like ``feast materialize-incremental``, and
+    then drops the keys whose newest row expired by ``end``. Either way the online key set is the
+    point-in-time set as of ``end``: a rebuild from another world leaves no orphan key (a
+    resumed load would have kept the old world's users and loaded nothing at the same ``end``).
+
+    A first run starts at ``end - ttl`` rather than Feast's ``now - ttl``, so a log that ended in
+    the past (a simulation, a backfill) still loads. The loaded versions and ends are kept in
+    ``<root>/feast/materialized.json`` (:mod:`shoplab.features.materialized`).
 
     Args:
         end: timezone-aware end of the interval (default: now).
@@ -143,19 +183,26 @@ def materialize(
         The (start, end) interval materialized per view.
 
     Raises:
+        InputError: ``end`` is naive (no time zone).
         FeatureTableMissingError: a view has no Parquet files (build not run).
     """
     import glob
     import warnings
 
+    from shoplab.feature_repo.pipelines.manifest import view_version
+    from shoplab.features import materialized
     from shoplab.features.errors import FeatureTableMissingError
 
-    end = end or datetime.now(UTC)
-    if end.tzinfo is None:
-        raise ValueError(f"end == {end!r}, must be timezone-aware (UTC).")
+    end = parse_instant(end or datetime.now(UTC), "end")
+    _require_applied()
     store = feature_store()
-    done: dict[str, tuple[datetime, datetime]] = {}
     fvs = [fv for fv in store.list_feature_views() if views is None or fv.name in views]
+    if not fvs:
+        known = sorted(fv.name for fv in store.list_feature_views())
+        raise StateError(
+            f"views == {views!r}, must name registered feature views: {known or 'none'}"
+            + ("" if known else "; run `shoplab features apply` first.")
+        )
     for fv in fvs:
         path = getattr(fv.batch_source, "path", "")
         if not glob.glob(path):
@@ -163,16 +210,81 @@ def materialize(
                 f"feature view {fv.name!r}: no Parquet files match {path!r}; "
                 "run `shoplab features build` first."
             )
-    with _feast_env(), contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
+    done: dict[str, tuple[datetime, datetime]] = {}
+    state = materialized.load()
+    online = _online_identity(store)
+    with _feast_env(), feast_quiet(), warnings.catch_warnings():
         # ibis (Feast's materialization reader) calls a DuckDB API deprecated in duckdb 2.0
         warnings.filterwarnings("ignore", category=DeprecationWarning, module="ibis")
         for fv in fvs:
-            last = fv.most_recent_end_time
-            if last is not None and last.tzinfo is None:
-                last = last.replace(tzinfo=UTC)
-            # a view without ttl keeps every row valid: load from the epoch on its first run
+            version = view_version(fv.name)
+            # a view without ttl keeps every row valid: load from the epoch on a full load
             first = end - fv.ttl if fv.ttl else datetime(1970, 1, 1, tzinfo=UTC)
-            start = last if last is not None and last <= end and _has_rows(store, fv) else first
+            last = state.resume_from(fv.name, version, end, online)
+            if last is None or not _has_rows(store, fv):
+                _truncate(store, fv)
+                start = first
+            else:
+                start = last
             store.materialize(start_date=start, end_date=end, feature_views=[fv.name])
+            if fv.ttl:
+                _expire(store, fv, first)
+            state = state.loaded(fv.name, version, end, online)
+            materialized.save(state)
             done[fv.name] = (start, end)
     return done
+
+
+def _require_applied() -> None:
+    """Refuse to run before ``apply``, without creating anything (Feast would create the file).
+
+    Raises:
+        StateError: the registry file of ``feature_store.yaml`` does not exist.
+    """
+    from feast.repo_config import load_repo_config
+
+    repo = repo_path()
+    with _feast_env():
+        config = load_repo_config(repo, repo / "feature_store.yaml")
+        path = getattr(config.registry, "path", None)
+        if getattr(config.registry, "registry_type", "file") != "file" or not isinstance(path, str):
+            return  # a SQL registry: Feast reports its own connection errors
+        registry = under_data_root(path)
+    if not registry.is_file():
+        raise StateError(
+            f"feature registry == '{registry}' does not exist, must be created first: "
+            "run `shoplab features apply` (or `feast -c feature_repo apply`) before materialize."
+        )
+
+
+def _online_identity(store: FeatureStore) -> str:
+    """The online store a state record describes: its type and, for a file, its path."""
+    cfg = store.config.online_store
+    path = getattr(cfg, "path", None)
+    return f"{cfg.type}:{under_data_root(path)}" if isinstance(path, str) else str(cfg.type)
+
+
+def _online_store(store: FeatureStore) -> OnlineStore:
+    provider = store._get_provider()  # noqa: SLF001 (Feast exposes no public accessor)
+    online: OnlineStore = provider.online_store  # the passthrough provider's (every local repo)
+    return online
+
+
+def _truncate(store: FeatureStore, fv: FeatureView) -> None:
+    """Drop a view's online rows through the store's own ``update`` path (any online store).
+
+    Deleting then keeping the table is what ``feast apply`` does when a view is removed and
+    added back: Feast's SQLite drops and recreates it, Redis deletes the view's keys.
+    """
+    online = _online_store(store)
+    online.update(store.config, [fv], [], [], [], partial=True)
+    online.update(store.config, [], [fv], [], [], partial=True)
+
+
+def _expire(store: FeatureStore, fv: FeatureView, before: datetime) -> None:
+    """Drop the online rows older than ``before`` where the store can (the wide store)."""
+    from shoplab.features.online_store import WideSqliteOnlineStore
+
+    online = _online_store(store)
+    if isinstance(online, WideSqliteOnlineStore):
+        online.delete_older_than(store.config, fv, before)

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 import numpy as np
 import polars as pl
 
-from shoplab.features._duckdb import connection, quote
-from shoplab.features._services import ServicePlan, plan_features, plan_service
+from shoplab.core.duck import quote, shared_connection
+from shoplab.core.errors import InputError, StateError
+from shoplab.core.files import day_files
+from shoplab.core.paths import events_dir
+from shoplab.core.timeparse import parse_instant
+from shoplab.feature_repo.pipelines.relations import dim, ts_literal, window
 from shoplab.features.errors import LabelFrameError
 from shoplab.features.offline_store import ROW_ID
 from shoplab.features.repo import feature_store
+from shoplab.features.services import ServicePlan, plan_features, plan_service
 
 __all__ = ["LABEL_COLUMNS", "training_labels", "training_set"]
 
@@ -33,25 +38,6 @@ LABEL_COLUMNS = (
 _ROW = ROW_ID  # the offline store returns rows ordered by it
 
 
-def _as_utc(value: date | datetime | str, name: str) -> datetime:
-    """A date means 00:00 UTC; a datetime (or ISO string with time) must carry its offset."""
-    if isinstance(value, str):
-        try:
-            parsed: date | datetime = (
-                date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
-            )
-        except ValueError:
-            raise ValueError(f"{name} == {value!r}, must be an ISO date or datetime.") from None
-        value = parsed
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError(f"{name} == {value.isoformat()!r}, must be timezone-aware (UTC).")
-        return value.astimezone(UTC)
-    if isinstance(value, date):
-        return datetime.combine(value, time(0), tzinfo=UTC)
-    raise ValueError(f"{name} == {value!r}, must be a date, a datetime or an ISO string.")
-
-
 def training_labels(start: date | datetime | str, end: date | datetime | str) -> pl.DataFrame:
     """One row per impression with ``start <= ts < end``, with its click / order outcome.
 
@@ -64,16 +50,20 @@ def training_labels(start: date | datetime | str, end: date | datetime | str) ->
     clicked, ordered (Boolean), gmv (sum of the orders' gmv, 0.0 without order).
     ``shop_id``/``category``/``query`` are what ranker_v1/ranker_v2 join or read.
 
+    Raises:
+        InputError: a date that is not ISO, a datetime without its zone, or ``end <= start``
+            (parsed by :func:`shoplab.core.timeparse.parse_instant`).
+
     Example:
         >>> labels = training_labels("2026-01-06", "2026-01-07")  # doctest: +SKIP
     """
-    from shoplab.feature_repo.pipelines._events import day_files, dim, ts_literal, window
-
-    lo, hi = _as_utc(start, "start"), _as_utc(end, "end")
+    # a bare date is its first instant at both ends: [start, end) is whole days
+    lo = parse_instant(start, "start", bare_date="start_of_day")
+    hi = parse_instant(end, "end", bare_date="start_of_day")
     if hi <= lo:
-        raise ValueError(f"end == {hi.isoformat()}, must be > start == {lo.isoformat()}.")
+        raise InputError(f"end == {hi.isoformat()}, must be > start == {lo.isoformat()}.")
     first, last = lo.date(), (hi - timedelta(microseconds=1)).date()
-    later = max([*day_files("clicks"), *day_files("orders"), last])
+    later = max([*day_files(events_dir("clicks")), *day_files(events_dir("orders")), last])
     sql = f"""
     WITH imp AS (
         SELECT * FROM {window("impressions", first, last)}
@@ -96,7 +86,8 @@ def training_labels(start: date | datetime | str, end: date | datetime | str) ->
     LEFT JOIN ord ON ord.request_id = imp.request_id AND ord.item_id = imp.item_id
     ORDER BY event_timestamp, imp.request_id, imp.position
     """
-    return connection().sql(sql).pl()
+    labels: pl.DataFrame = shared_connection().sql(sql).pl()
+    return labels
 
 
 def _validate(labels: pl.DataFrame, plan: ServicePlan) -> pl.DataFrame:
@@ -187,7 +178,7 @@ def training_set(
         name = None
     else:
         name = f"__labels_{uuid.uuid4().hex}"
-        connection().register(name, entity_frame.to_arrow())
+        shared_connection().register(name, entity_frame.to_arrow())
         entity = f"SELECT * FROM {quote(name)}"
     try:
         job = store.get_historical_features(
@@ -200,9 +191,11 @@ def training_set(
         out = pl.DataFrame(pl.from_arrow(job.to_arrow(), rechunk=False))
     finally:
         if name is not None:
-            connection().unregister(name)
+            shared_connection().unregister(name)
     if out.height != labels.height:  # the contract; a silent row loss would poison training
-        raise RuntimeError(f"training_set returned {out.height} rows for {labels.height} labels")
+        raise StateError(
+            f"training_set rows == {out.height}, must be {labels.height} (one per label row)."
+        )
     wanted = [f"{r.split(':')[0]}__{r.split(':')[1]}" for r in plan.refs]
     feats = out.select(wanted)
     if not out[_ROW].is_sorted():

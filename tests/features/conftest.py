@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import shoplab.features as sf
-from shoplab.features._synthetic import write_events
+from tests.eventlog import write_events
 
 
 def _with_root(root: Path) -> Iterator[None]:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from shoplab.feature_repo.pipelines import build
-from shoplab.feature_repo.pipelines.item_stats import CTR_PRIOR_IMPRESSIONS, CVR_PRIOR_CLICKS
 
 from shoplab.core.contract import polars_schema
 from shoplab.core.paths import events_dir, feature_tables_dir
+from shoplab.feature_repo.pipelines import build
+from shoplab.feature_repo.pipelines.item_stats import CTR_PRIOR_IMPRESSIONS, CVR_PRIOR_CLICKS
 
 
 def ts(day: int, hour: int = 0, minute: int = 0) -> datetime:
@@ -141,7 +141,7 @@ def test_item_stats_smoothing_and_existence(tiny: Path) -> None:
     assert rows[1]["cvr_7d_smoothed"] == pytest.approx(0.0 / (1 + k))
     assert rows[2]["age_days"] == pytest.approx(0.5)
     d2 = {r["item_id"]: r for r in view("item_stats", 2).iter_rows(named=True)}
-    assert (d2[1]["clicks_1d"], d2[1]["orders_1d"], d2[1]["gmv_1d"]) == (1, 1, 40.0)
+    assert (d2[1]["item_clicks_1d"], d2[1]["item_orders_1d"], d2[1]["item_gmv_1d"]) == (1, 1, 40.0)
 
 
 def test_short_term_hourly_by_hand(tiny: Path) -> None:
@@ -159,7 +159,7 @@ def test_short_term_hourly_by_hand(tiny: Path) -> None:
 def test_shop_stats_by_hand(tiny: Path) -> None:
     build(date(2026, 1, 2), date(2026, 1, 2))
     row = view("shop_stats", 2).row(0, named=True)
-    assert (row["rating"], row["return_rate"], row["gmv_30d"], row["orders_30d"]) == (
+    assert (row["rating"], row["return_rate"], row["shop_gmv_30d"], row["shop_orders_30d"]) == (
         4.5,
         0.1,
         40.0,
@@ -177,3 +177,21 @@ def test_bad_range_is_named(tiny: Path) -> None:
 def test_empty_log_is_a_clear_error(data_root: Path) -> None:
     with pytest.raises(FileNotFoundError, match="impressions"):
         build()
+
+
+@pytest.mark.parametrize("breakage", ["truncated", "missing column"])
+def test_a_broken_event_file_is_named_before_anything_is_written(tiny: Path, breakage: str) -> None:
+    from shoplab.events.errors import EventLogError
+
+    build(date(2026, 1, 1), date(2026, 1, 2))
+    before = {p: p.read_bytes() for p in sorted(feature_tables_dir().rglob("*.parquet"))}
+    orders = sorted(events_dir("orders").glob("*.parquet"))[0]
+    if breakage == "truncated":
+        orders.write_bytes(orders.read_bytes()[:100])
+    else:
+        pl.read_parquet(orders).drop("gmv").write_parquet(orders)
+    with pytest.raises(EventLogError, match=orders.name) as err:
+        build()
+    assert breakage == "truncated" or "'gmv'" in str(err.value)
+    after = {p: p.read_bytes() for p in sorted(feature_tables_dir().rglob("*.parquet"))}
+    assert after == before  # no view was half rebuilt

@@ -188,12 +188,12 @@ def test_created_timestamp_is_only_a_tie_breaker(use_oracle: Path) -> None:
         {"shop_id": [1], "event_timestamp": [t]},
         schema={"shop_id": pl.Int64, "event_timestamp": pl.Datetime("us", "UTC")},
     )
-    default = sf.training_set(labels, features=["shop_stats:orders_30d"])
+    default = sf.training_set(labels, features=["shop_stats:shop_orders_30d"])
     strict = sf.training_set(
-        labels, features=["shop_stats:orders_30d"], filter_by_created_timestamp=True
+        labels, features=["shop_stats:shop_orders_30d"], filter_by_created_timestamp=True
     )
-    assert default["shop_stats__orders_30d"].to_list() == [2]
-    assert strict["shop_stats__orders_30d"].to_list() == [1]
+    assert default["shop_stats__shop_orders_30d"].to_list() == [2]
+    assert strict["shop_stats__shop_orders_30d"].to_list() == [1]
     assert keys == ["shop_id"]
     assert fields
 

@@ -8,7 +8,7 @@ import pytest
 from feast.protos.feast.core.Registry_pb2 import Registry as RegistryProto
 from feast.repo_config import RegistryConfig
 
-from shoplab.features._stores import DataRootRegistryStore
+from shoplab.features.registry_store import DataRootRegistryStore
 
 
 def _store(root: Path) -> DataRootRegistryStore:
@@ -38,7 +38,7 @@ def test_a_writer_dying_mid_write_leaves_the_previous_registry_intact(
     def dies(*_: object) -> None:  # what SIGKILL does between open and write, as an exception
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("shoplab.features._stores.os.fsync", dies)
+    monkeypatch.setattr("shoplab.core.atomic.os.fsync", dies)
     with pytest.raises(KeyboardInterrupt):
         store.update_registry_proto(_proto("after"))
     monkeypatch.undo()

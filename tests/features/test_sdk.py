@@ -11,7 +11,8 @@ import polars as pl
 import pytest
 
 import shoplab.features as sf
-from shoplab.features._synthetic import write_events
+from shoplab.core.errors import InputError
+from tests.eventlog import write_events
 
 T = datetime(2026, 1, 4, 12, 0, tzinfo=UTC)
 
@@ -92,15 +93,28 @@ def test_online_equals_offline_after_materialize(use_built: Path) -> None:
 
 
 def test_online_enforces_ttl(use_built: Path) -> None:
-    """feast #6821: Feast serves a 3-day-old row as is; ranking_features nulls and flags it."""
+    """feast #6821: Feast alone serves a 3-day-old row as is; ranking_features nulls and flags
+    it, and so does the online store class for Feast's own readers (feast serve)."""
+    from feast.protos.feast.serving.ServingService_pb2 import FieldStatus
+
+    from shoplab.features.online_store import reading_as_of
+
     sf.materialize(T)
     later = T + timedelta(days=3)
-    raw = (
-        sf.feature_store()
-        .get_online_features(["item_stats:ctr_7d_smoothed"], {"item_id": [1, 2]})
-        .to_dict()
-    )
-    assert all(v is not None for v in raw["ctr_7d_smoothed"])
+
+    def raw(when: datetime) -> tuple[list[object], list[int]]:
+        with reading_as_of(when):
+            resp = sf.feature_store().get_online_features(
+                ["item_stats:ctr_7d_smoothed"], {"item_id": [1, 2]}
+            )
+        return resp.to_dict()["ctr_7d_smoothed"], list(resp.proto.results[1].statuses)
+
+    values, statuses = raw(T)  # fresh at T: Feast's own path serves the values
+    assert all(v is not None for v in values)
+    assert statuses == [FieldStatus.PRESENT] * 2
+    values, statuses = raw(later)  # 3 days later the same rows are expired for Feast too
+    assert values == [None, None]
+    assert FieldStatus.PRESENT not in statuses
     feats = sf.ranking_features(5, [1, 2], "ranker_v1", as_of=later)
     assert feats["item_stats__stale"].to_list() == [True, True]
     assert feats["item_stats__ctr_7d_smoothed"].to_list() == [None, None]
@@ -153,6 +167,32 @@ def test_bad_input_is_named(use_built: Path, call, error, match) -> None:
     labels = sf.training_labels("2026-01-03", "2026-01-04").head(10)
     with pytest.raises(error, match=match):
         call(labels)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "match"),
+    [
+        ("2026-01-03T00:00:00", "2026-01-04", r"^start == '2026-01-03T00:00:00', must carry"),
+        ("2026-01-04", "2026-01-04", r"^end == 2026-01-04T00:00:00\+00:00, must be > start"),
+        ("2026-01-03", "soon", r"^end == 'soon', must be an ISO date"),
+    ],
+)
+def test_training_label_dates_follow_the_one_parser(
+    data_root: Path, start: str, end: str, match: str
+) -> None:
+    with pytest.raises(InputError, match=match):
+        sf.training_labels(start, end)
+
+
+def test_bare_dates_and_offsets_bound_the_labels(use_built: Path) -> None:
+    """A bare date is its first instant at both ends; an offset is converted to UTC."""
+    by_date = sf.training_labels("2026-01-03", "2026-01-04")
+    by_offset = sf.training_labels("2026-01-03T07:00:00+07:00", "2026-01-04T00:00:00Z")
+    assert by_date.height > 0
+    assert by_offset.equals(by_date)
+    ts = by_date["event_timestamp"]
+    assert ts.min() >= datetime(2026, 1, 3, tzinfo=UTC)
+    assert ts.max() < datetime(2026, 1, 4, tzinfo=UTC)
 
 
 def test_pipeline_tables_match_view_schemas(use_built: Path) -> None:

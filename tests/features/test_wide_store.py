@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,10 +22,18 @@ from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.type_map import feast_value_type_to_python_type
 
 import shoplab.features as sf
-from shoplab.features._wide_store import db_path, pack, table_spec
+from shoplab.features.online_store import db_path, pack, reading_as_of, table_spec
 
 T = datetime(2026, 1, 4, 12, 0, tzinfo=UTC)
 VIEWS = ["user_long_term", "user_short_term", "item_stats", "shop_stats", "user_category"]
+
+
+@pytest.fixture(autouse=True)
+def _read_at_t() -> Iterator[None]:
+    """Feast's reads here judge ttl at T, the time the stores were materialized for (the wide
+    store enforces ttl at read time; Feast's own layout does not, feast #6821)."""
+    with reading_as_of(T):
+        yield
 
 
 @pytest.fixture
@@ -43,8 +52,8 @@ def twin(
     stock.mkdir()
     (stock / "feature_store.yaml").write_text(
         yaml.replace(
-            "type: shoplab.features._wide_store.WideSqliteOnlineStore",
-            "type: shoplab.features._stores.DataRootSqliteOnlineStore",
+            "type: shoplab.features.online_store.WideSqliteOnlineStore",
+            "type: shoplab.features.sqlite_online_store.DataRootSqliteOnlineStore",
         ).replace("path: feast/online.db", f"path: {stock / 'online.db'}")
     )
     theirs = FeatureStore(repo_path=str(stock))
@@ -151,7 +160,7 @@ def test_feast_get_online_features_through_wide_store(
     ).to_dict()
     assert got == want
     # the on-demand view ran on the wide store's values (its rule, recomputed by hand)
-    imps, ages = a["item_stats__impressions_7d"], a["item_stats__age_days"]
+    imps, ages = a["item_stats__item_impressions_7d"], a["item_stats__age_days"]
     assert (
         got["item_cold_start__is_cold_start"]
         == [
@@ -161,7 +170,7 @@ def test_feast_get_online_features_through_wide_store(
         == [
             0 if v is not None and v >= 100 and a >= 3 else 1
             for v, a in zip(
-                a["item_stats__impressions_7d"][:3] + [None],
+                a["item_stats__item_impressions_7d"][:3] + [None],
                 a["item_stats__age_days"][:3] + [None],
                 strict=True,
             )
@@ -192,14 +201,14 @@ def test_materialize_is_idempotent_and_writes_last_value(
         f: v for f, v in zip(spec.features, next(r for r in before if r[0] == 1)[4:], strict=True)
     }
     assert vals["price"].double_val == 12.5
-    assert vals["category"].string_val == old["category"]
-    assert vals["impressions_7d"].int64_val == old["impressions_7d"]
+    assert vals["item_category"].string_val == old["item_category"]
+    assert vals["item_impressions_7d"].int64_val == old["item_impressions_7d"]
     # ... and the packed copy follows (ranking_features reads it)
     (row,) = con.execute(f'SELECT * FROM "{spec.table}" WHERE __ek = 1').fetchall()
     assert row[3] == pack(spec, {**old, "price": 12.5})
     served = sf.ranking_features(5, [1], "ranker_v1", as_of=T)
     assert served["item_stats__price"].to_list() == [12.5]
-    assert served["item_stats__impressions_7d"].to_list() == [old["impressions_7d"]]
+    assert served["item_stats__item_impressions_7d"].to_list() == [old["item_impressions_7d"]]
 
 
 def test_materialize_reloads_an_empty_table(twin: tuple[FeatureStore, FeatureStore]) -> None:
@@ -218,3 +227,17 @@ def test_materialize_reloads_an_empty_table(twin: tuple[FeatureStore, FeatureSto
     # with rows present it stays incremental: nothing new between T and T
     ((start, _),) = sf.materialize(T, views=["item_stats"]).values()
     assert start == T
+
+
+def test_both_layouts_serve_expired_rows_as_null(twin: tuple[FeatureStore, FeatureStore]) -> None:
+    """ttl for every reader of either store class (feast #6821): 3 days on, item_stats (ttl 2
+    days) is expired; fresh at T it was served."""
+    from feast.protos.feast.serving.ServingService_pb2 import FieldStatus
+
+    for store in twin:
+        fresh = store.get_online_features(["item_stats:price"], {"item_id": [1, 2]})
+        assert None not in fresh.to_dict()["price"]
+        with reading_as_of(T + timedelta(days=3)):
+            resp = store.get_online_features(["item_stats:price"], {"item_id": [1, 2]})
+        assert resp.to_dict()["price"] == [None, None]
+        assert FieldStatus.PRESENT not in resp.proto.results[1].statuses

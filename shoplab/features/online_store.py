@@ -1,4 +1,4 @@
-"""A Feast online store on SQLite with one wide row per entity key and feature view.
+"""The Feast online store of ``feature_store.yaml``: SQLite, one wide row per entity key and view.
 
 Feast's ``sqlite`` store keeps one row per (entity key, feature): serving one user x 500
 candidates with ``ranker_v1`` fetches ~9,500 rows, parses one ``ValueProto`` per value and pivots
@@ -19,227 +19,90 @@ stores a view as one table ``<project>_<view>__wide``:
   as Python objects cost ~1 ms of a 10 ms budget. The typed columns stay the source of truth
   for Feast's ``online_read``, for partial writes and for anyone inspecting the file.
 
-A request is then one indexed read of <= 500 rows per view (:mod:`shoplab.features._wide_read`).
+A request is then one indexed read of <= 500 rows per view (``shoplab.features._wide_read``).
 Writes are upserts on ``__ek`` (last write wins, as in Feast's store), so re-running a
 materialization is idempotent. ``feast apply`` recreates a table whose feature columns changed
 (its rows must be re-materialized, as after any schema change).
 SQLite cannot store NaN (it binds as NULL), so a NaN double reads back as null.
+
+ttl is enforced at read time (feast #6821: Feast applies none online): ``online_read`` returns a
+row older than its view's ttl as (its event time, None), which Feast serves as null with status
+``NOT_FOUND`` (``shoplab.features.read_time`` says at which instant). ``delete_older_than`` lets
+materialization drop keys that expired, so the online key set stays the offline point-in-time
+set. The layout itself (:class:`TableSpec`, :func:`pack`) lives in
+:mod:`shoplab.features.wide_table`, shared with the serving path.
 """
 
 from __future__ import annotations
 
 import sqlite3
-import struct
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from feast import Entity, FeatureView
 from feast.infra.infra_object import InfraObject
-from feast.infra.key_encoding_utils import serialize_entity_key
 from feast.infra.online_stores.online_store import OnlineStore
 from feast.protos.feast.core.Registry_pb2 import Registry as RegistryProto
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.repo_config import FeastConfigBaseModel, RepoConfig
-from feast.value_type import ValueType
 from pydantic import StrictStr
 
-from shoplab.features._root import feast_data_root
+from shoplab.features.quiet import contain_feast_cli_noise
+from shoplab.features.read_time import expired_before, reading_as_of
+from shoplab.features.wide_table import (
+    _US,
+    EPOCH,
+    TableSpec,
+    _cell,
+    _key,
+    _proto,
+    _us,
+    connect,
+    db_path,
+    pack,
+    quote,
+    table_spec,
+)
+
+contain_feast_cli_noise()  # Feast imports this module for every command that opens the store
 
 __all__ = [
+    "EPOCH",
     "TableSpec",
     "pack",
     "WideSqliteOnlineStore",
     "WideSqliteOnlineStoreConfig",
     "connect",
     "db_path",
+    "quote",
+    "reading_as_of",
     "table_spec",
 ]
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_US = timedelta(microseconds=1)
 
-# ValueType -> (SQLite column type, ValueProto field). Anything else: serialized proto in a BLOB.
-_SCALAR: dict[ValueType, tuple[str, str]] = {
-    ValueType.INT64: ("INTEGER", "int64_val"),
-    ValueType.INT32: ("INTEGER", "int32_val"),
-    ValueType.UNIX_TIMESTAMP: ("INTEGER", "unix_timestamp_val"),
-    ValueType.BOOL: ("INTEGER", "bool_val"),
-    ValueType.DOUBLE: ("REAL", "double_val"),
-    ValueType.FLOAT: ("REAL", "float_val"),
-    ValueType.STRING: ("TEXT", "string_val"),
-    ValueType.BYTES: ("BLOB", "bytes_val"),
-}
-_INT_KEYS = (ValueType.INT64, ValueType.INT32)
-_NUMERIC = ("INTEGER", "REAL")
+def _cutoff(ttl: timedelta | None) -> int | None:
+    """Epoch microseconds before which a row of a view with ``ttl`` is expired (None: never)."""
+    before = expired_before(ttl)
+    return None if before is None else _us(before)
 
 
 class WideSqliteOnlineStoreConfig(FeastConfigBaseModel):
     """Config of :class:`WideSqliteOnlineStore`: ``path`` is relative to the data root."""
 
-    type: Literal["shoplab.features._wide_store.WideSqliteOnlineStore"] = (
-        "shoplab.features._wide_store.WideSqliteOnlineStore"
+    type: Literal["shoplab.features.online_store.WideSqliteOnlineStore"] = (
+        "shoplab.features.online_store.WideSqliteOnlineStore"
     )
     path: StrictStr = "feast/online.db"
-
-
-@dataclass(frozen=True)
-class TableSpec:
-    """The SQLite layout of one feature view."""
-
-    table: str
-    int_key: bool  # True: a single integer join key is the INTEGER PRIMARY KEY
-    join_keys: tuple[str, ...]
-    features: tuple[str, ...]
-    sql_types: tuple[str, ...]
-    proto_fields: tuple[str | None, ...]  # None: BLOB holding a serialized ValueProto
-
-    @property
-    def packed(self) -> tuple[str, ...]:
-        """The numeric features, in ``__packed`` slot order."""
-        return tuple(f for f, t in zip(self.features, self.sql_types, strict=True) if t in _NUMERIC)
-
-    @property
-    def packed_floats(self) -> tuple[bool, ...]:
-        """Per packed slot: float64 (REAL) or int64 (INTEGER)."""
-        return tuple(t == "REAL" for t in self.sql_types if t in _NUMERIC)
-
-    @property
-    def bitmap_bytes(self) -> int:
-        """Bytes of the null bitmap, padded to 8 so the slots stay 8-byte aligned."""
-        return -(-len(self.packed) // 64) * 8
-
-    def null_blob(self) -> bytes:
-        """A ``__packed`` value with every feature null (what a missing row decodes as)."""
-        return b"\xff" * self.bitmap_bytes + b"\x00" * (8 * len(self.packed))
-
-    def ddl(self) -> str:
-        """CREATE TABLE statement of this layout."""
-        key = "INTEGER PRIMARY KEY" if self.int_key else "BLOB PRIMARY KEY"
-        cols = ", ".join(
-            f"{quote(f)} {t}" for f, t in zip(self.features, self.sql_types, strict=True)
-        )
-        tail = "" if self.int_key else " WITHOUT ROWID"
-        return (
-            f"CREATE TABLE IF NOT EXISTS {quote(self.table)} (__ek {key}, "
-            f"__event_ts INTEGER NOT NULL, __created_ts INTEGER, __packed BLOB"
-            + (f", {cols}" if cols else "")
-            + f"){tail}"
-        )
-
-    def columns(self) -> list[tuple[str, str]]:
-        """(name, declared type) of every column, as PRAGMA table_info reports them."""
-        key = "INTEGER" if self.int_key else "BLOB"
-        internal = [("__event_ts", "INTEGER"), ("__created_ts", "INTEGER"), ("__packed", "BLOB")]
-        return [("__ek", key), *internal] + list(zip(self.features, self.sql_types, strict=True))
-
-
-def quote(identifier: str) -> str:
-    """Quote an SQLite identifier (feature names are user text)."""
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def table_spec(project: str, fv: FeatureView) -> TableSpec:
-    """The table layout of a feature view (its name, key kind and typed feature columns)."""
-    keys = tuple(c.name for c in fv.entity_columns)
-    key_types = [c.dtype.to_value_type() for c in fv.entity_columns]
-    int_key = len(keys) == 1 and key_types[0] in _INT_KEYS
-    types, fields = [], []
-    for f in fv.features:
-        sql, field = _SCALAR.get(f.dtype.to_value_type(), ("BLOB", None))
-        types.append(sql)
-        fields.append(field)
-    return TableSpec(
-        table=f"{project}_{fv.name}__wide",
-        int_key=int_key,
-        join_keys=keys,
-        features=tuple(f.name for f in fv.features),
-        sql_types=tuple(types),
-        proto_fields=tuple(fields),
-    )
-
-
-def db_path(config: RepoConfig) -> str:
-    """Absolute path of the SQLite file (relative paths resolve against the data root)."""
-    p = Path(config.online_store.path)
-    path = p if p.is_absolute() else feast_data_root() / p
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return str(path)
-
-
-def connect(path: str, readonly: bool = False) -> sqlite3.Connection:
-    """Open the store's file: WAL (readers never wait for a materialization or a push)."""
-    if readonly:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-    else:
-        con = sqlite3.connect(path, check_same_thread=False)
-        con.execute("PRAGMA journal_mode=WAL")
-        # NORMAL: a power loss may lose the last commits, never corrupts; the online store is a
-        # cache that materialization rebuilds
-        con.execute("PRAGMA synchronous=NORMAL")
-    return con
-
-
-def _us(ts: datetime | None) -> int | None:
-    if ts is None:
-        return None
-    if ts.tzinfo is None:  # Feast hands naive datetimes meaning UTC
-        ts = ts.replace(tzinfo=UTC)
-    return (ts - EPOCH) // _US
-
-
-def _key(spec: TableSpec, ek: EntityKeyProto, version: int) -> int | bytes:
-    if spec.int_key:
-        v = ek.entity_values[0]
-        return v.int64_val if v.WhichOneof("val") == "int64_val" else v.int32_val
-    return serialize_entity_key(ek, entity_key_serialization_version=version)
-
-
-def _cell(value: ValueProto | None, field: str | None) -> Any:
-    if value is None:
-        return None
-    kind = value.WhichOneof("val")
-    if kind is None or kind == "null_val":
-        return None
-    if field is None:
-        return value.SerializeToString()
-    return getattr(value, kind)
-
-
-def pack(spec: TableSpec, cells: dict[str, Any]) -> bytes:
-    """The ``__packed`` BLOB of one row from its numeric cells (absent or None or NaN: null)."""
-    names = spec.packed
-    bits = 0
-    slots: list[int | float] = []
-    for i, (name, is_float) in enumerate(zip(names, spec.packed_floats, strict=True)):
-        v = cells.get(name)
-        if v is None or v != v:  # NaN: SQLite's REAL column stores it as NULL too
-            bits |= 1 << i
-            slots.append(0)
-        else:
-            slots.append(float(v) if is_float else int(v))
-    fmt = "<" + "".join("d" if f else "q" for f in spec.packed_floats)
-    return bits.to_bytes(spec.bitmap_bytes, "little") + struct.pack(fmt, *slots)
-
-
-def _proto(cell: Any, field: str | None) -> ValueProto:
-    if cell is None:
-        return ValueProto()
-    if field is None:
-        return ValueProto.FromString(cell)
-    if field == "bool_val":
-        return ValueProto(bool_val=bool(cell))
-    return ValueProto(**{field: cell})
 
 
 class WideSqliteOnlineStore(OnlineStore):
     """Feast online store: SQLite, one wide row per entity key and view (see the module doc)."""
 
     def __init__(self) -> None:
+        """Start with no connection: each thread opens its own on first use."""
         self._local = threading.local()  # one connection per thread (`feast serve` threads)
         self._specs: dict[tuple[str, str, tuple[str, ...]], TableSpec] = {}
 
@@ -323,8 +186,15 @@ class WideSqliteOnlineStore(OnlineStore):
         entity_keys: list[EntityKeyProto],
         requested_features: list[str] | None = None,
     ) -> list[tuple[datetime | None, dict[str, ValueProto] | None]]:
-        """Feast's read contract: (event time, {feature: value}) per key; (None, None) if absent."""
+        """Feast's read contract: (event time, {feature: value}) per key; (None, None) if absent.
+
+        A row older than the view's ttl (judged now, or at :func:`reading_as_of`) comes back as
+        (its event time, None): Feast then serves null values with status ``NOT_FOUND``, never
+        the expired value as ``PRESENT`` (feast #6821: Feast itself applies no ttl online), so
+        ``feast serve`` and every other reader see what ``ranking_features`` sees.
+        """
         spec = self._spec(config, table)
+        cutoff = _cutoff(table.ttl)
         version = config.entity_key_serialization_version
         keys = [_key(spec, ek, version) for ek in entity_keys]
         wanted = [f for f in (requested_features or spec.features) if f in spec.features]
@@ -347,9 +217,30 @@ class WideSqliteOnlineStore(OnlineStore):
             if row is None:
                 out.append((None, None))
                 continue
+            stamp = EPOCH + row[1] * _US
+            if cutoff is not None and row[1] < cutoff:
+                out.append((stamp, None))
+                continue
             values = {f: _proto(c, p) for f, c, p in zip(wanted, row[2:], fields, strict=True)}
-            out.append((EPOCH + row[1] * _US, values))
+            out.append((stamp, values))
         return out
+
+    def delete_older_than(self, config: RepoConfig, table: FeatureView, before: datetime) -> int:
+        """Delete the rows of ``table`` whose event time is before ``before``; return how many.
+
+        Materialization calls it with ``end - ttl``: those keys have no valid row as of ``end``
+        (point in time), so the online key set stays the offline one.
+        """
+        spec = self._spec(config, table)
+        con = self._conn(config)
+        with con:
+            try:
+                cur = con.execute(
+                    f"DELETE FROM {quote(spec.table)} WHERE __event_ts < ?", (_us(before),)
+                )
+            except sqlite3.OperationalError:  # no table yet (apply not run): nothing to expire
+                return 0
+        return cur.rowcount
 
     def update(
         self,
@@ -378,8 +269,10 @@ class WideSqliteOnlineStore(OnlineStore):
         self._specs.clear()
 
     def plan(self, config: RepoConfig, desired_registry_proto: RegistryProto) -> list[InfraObject]:
-        """No infra objects: Feast's ``SqliteTable`` would create the long layout; ``update``
-        creates the wide tables on ``feast apply``."""
+        """No infra objects: ``update`` creates the wide tables on ``feast apply``.
+
+        Feast's ``SqliteTable`` infra object would create the long layout instead.
+        """
         return []
 
     def teardown(

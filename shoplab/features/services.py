@@ -8,14 +8,15 @@ from datetime import timedelta
 import polars as pl
 from feast import FeatureStore
 from feast.errors import FeatureServiceNotFoundException
+from feast.feature_view_projection import FeatureViewProjection
 from feast.on_demand_feature_view import OnDemandFeatureView
 from feast.types import Bool, Float32, Float64, Int32, Int64, String
 
 from shoplab.features.errors import UnknownFeatureError, UnknownServiceError
 
-__all__ = ["ServicePlan", "ViewPlan", "plan_features", "plan_service"]
+__all__ = ["ServicePlan", "ViewPlan", "plan_features", "plan_service", "view_name"]
 
-_POLARS = {
+_POLARS: dict[object, pl.DataType] = {
     Int64: pl.Int64(),
     Int32: pl.Int32(),
     Float64: pl.Float64(),
@@ -23,6 +24,15 @@ _POLARS = {
     String: pl.String(),
     Bool: pl.Boolean(),
 }
+
+
+def view_name(projection: FeatureViewProjection) -> str:
+    """The name a projection's features are referenced by (``view:feature``, ``view__feature``).
+
+    Feast's ``name_to_use``: the alias if any, else the view's name (with ``@v<n>`` when pinned).
+    """
+    # feast 0.67 leaves name_to_use unannotated
+    return str(projection.name_to_use())  # type: ignore[no-untyped-call]
 
 
 @dataclass(frozen=True)
@@ -125,7 +135,7 @@ def plan_service(store: FeatureStore, service: str) -> ServicePlan:
             f"service == {service!r}, must be one of {known} (feature services in the registry)."
         ) from None
     wanted: dict[str, list[str] | None] = {
-        p.name_to_use(): [f.name for f in p.features] for p in fs.feature_view_projections
+        view_name(p): [f.name for f in p.features] for p in fs.feature_view_projections
     }
     return _plan(store, service, wanted)
 

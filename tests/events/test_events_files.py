@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from shoplab.cli import app
 from shoplab.core.contract import arrow_schema
 from shoplab.events import EventLogError, load_events
-from tests.shoplab.test_events import VALID, clk, write_log
+from tests.events.test_events import VALID, clk, write_log
 
 IMPRESSIONS = "impressions/2026-01-01.parquet"
 
@@ -87,7 +87,7 @@ def test_nothing_moves_when_a_file_fails_the_check(data_root: Path) -> None:
     with pytest.raises(EventLogError):
         load_events()
     after = _digests(data_root)
-    assert {k: v for k, v in after.items() if "/.tmp/" not in k} == before
+    assert {k: v for k, v in after.items() if "/tmp/duckdb/" not in k} == before
     assert not (data_root / "quarantine").exists()
 
 
@@ -152,3 +152,29 @@ def test_events_package_surface_is_exactly_all() -> None:
 
     assert sorted(events.__all__) == ["EventLogError", "LoadReport", "TableLoad", "load_events"]
     assert issubclass(events.EventLogError, ValueError)
+
+
+def test_event_errors_sit_in_the_tree(data_root: Path) -> None:
+    from shoplab.core.errors import DataError, NotFoundError, ShoplabError
+
+    write_log(data_root)
+    report = load_events(["users"])
+    with pytest.raises(NotFoundError, match=r"^table == 'clicks', must be one of \['users'\]\.$"):
+        report["clicks"]
+    with pytest.raises(KeyError):  # what a lookup raised before the tree: still caught
+        report["clicks"]
+    with pytest.raises(DataError, match="must be among"):
+        load_events(["click"])
+    assert issubclass(EventLogError, ShoplabError)
+
+
+def test_daily_files_are_dated_by_their_exact_name(data_root: Path) -> None:
+    """``x-2026-01-01.parquet`` is not the day file of 2026-01-01: its rows meet the log end."""
+    from shoplab.events.files import discover
+
+    write_log(data_root)
+    folder = data_root / "events" / "clicks"
+    (folder / "2026-01-01.parquet").rename(folder / "late-2026-01-01.parquet")
+    days = {f.path.name: f.day for f in discover("clicks")}
+    assert days["late-2026-01-01.parquet"] is None
+    assert all(d is not None for n, d in days.items() if n != "late-2026-01-01.parquet")
