@@ -27,67 +27,31 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
-from typing import Final, Literal, NamedTuple
+from typing import Final, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
+
 from shoplab.analysis.metrics import Metric
+from shoplab.analysis.reduce import Caps
+from shoplab.analysis.rows import effect_fields
 from shoplab.analysis.scorecard import DailyPoint
 from shoplab.analysis.stats import SufficientStatistic
-from shoplab.analysis.units import EventChunk, WindowEvents
+from shoplab.analysis.unit_scan import EventChunk, WindowEvents
+from shoplab.analysis.variables import ONE, metric_variables, variables_array
 
 __all__ = ["DailyStatistics", "daily_points", "daily_statistics", "metric_variables"]
 
-Transform = Literal["value", "positive", "clip", "one"]
-Variable = tuple[Literal["window", "pre", "one"], Transform, str, tuple[float, float] | None]
-"""(scope, transform, unit column, cap): one of a metric's (num, den, pre_num, pre_den)."""
+_EMPTY: Final[dict[str, NDArray[np.float64]]] = {}
 
-_ONE: Final[Variable] = ("one", "one", "", None)
 _BLOCK_ROWS: Final = 1 << 14
 """Changed units per matrix product. Small blocks keep the ≈ 25 temporaries per row (3 MB) in
 cache and let malloc recycle them: with 1M-row blocks each block faulted in fresh pages and the
 series took 3.2 s instead of 2.1 s on 3M units (half of it system time)."""
 
 
-def metric_variables(
-    m: Metric, cap: tuple[float, float] | None
-) -> tuple[Variable, Variable, Variable, Variable]:
-    """The NumPy twin of ``analysis.units.metric_sql``: (num, den, pre_num, pre_den) of ``m``."""
-    n = m.numerator
-    if m.kind == "ratio":
-        d = m.denominator or ""
-        num: Variable = ("window", "value", n, None)
-        den: Variable = ("window", "value", d, None)
-        return num, den, ("pre", "value", n, None), ("pre", "value", d, None)
-    if m.kind == "proportion":
-        return ("window", "positive", n, None), _ONE, ("pre", "positive", n, None), _ONE
-    if cap is not None:
-        return ("window", "clip", n, cap), _ONE, ("pre", "clip", n, cap), _ONE
-    return ("window", "value", n, None), _ONE, ("pre", "value", n, None), _ONE
-
-
 def _blocks(lo: int, hi: int) -> list[slice]:
     return [slice(s, min(s + _BLOCK_ROWS, hi)) for s in range(lo, hi, _BLOCK_ROWS)]
-
-
-def _variables(
-    cols: dict[str, NDArray[np.float64]], variables: Sequence[Variable], blk: slice
-) -> NDArray[np.float64]:
-    """(variables × rows ``blk``) of per-unit columns ``cols``, as ``metric_sql`` computes them."""
-    rows = blk.stop - blk.start
-    cols = {c: x[blk] for c, x in cols.items()}
-    out = np.empty((len(variables), rows))
-    for j, (_, how, col, cap) in enumerate(variables):
-        if how == "one":
-            out[j] = 1.0
-        elif how == "value":
-            out[j] = cols[col]
-        elif how == "positive":
-            np.greater(cols[col], 0, out=out[j])
-        else:
-            lo, hi = cap if cap is not None else (-np.inf, np.inf)
-            np.clip(cols[col], lo, hi, out=out[j])
-    return out
 
 
 def _sums(
@@ -96,7 +60,8 @@ def _sums(
     """Per-slot sums of one column's events; 0/1 flags count the flagged events.
 
     ``bincount`` over the concatenated day (≈ 10 % faster here on 3M units than ``np.add.at``
-    per chunk, which ``analysis.units.add_events`` uses over all units)."""
+    per chunk, which ``analysis.unit_scan.add_events`` uses over all units).
+    """
     if values is None:
         return np.bincount(at, minlength=n)
     if values.dtype == np.int8:
@@ -129,7 +94,7 @@ def _day_increments(
         at = slot[np.concatenate([ch.units for ch in chunks])]
         for c, first in chunks[0].values.items():
             if c in columns:
-                vals = None if first is None else np.concatenate([ch.values[c] for ch in chunks])  # type: ignore[misc]
+                vals = None if first is None else np.concatenate([ch.values[c] for ch in chunks])
                 row = inc[columns.index(c)]
                 np.add(row, _sums(at, vals, changed.size), out=row)
     return changed, inc
@@ -142,28 +107,28 @@ class DailyStatistics(NamedTuple):
     stats: dict[str, dict[str, list[SufficientStatistic]]]
     """{variant: {metric: [statistic of everything up to days[d]]}}."""
     window: NDArray[np.float64]
-    """(columns × units) each unit's window totals (= ``analysis.units.window_totals``): the
+    """(columns × units) each unit's window totals (= ``analysis.unit_scan.window_totals``): the
     unit table's window columns, for free."""
 
 
 def daily_statistics(
     events: WindowEvents,
     metrics: Sequence[Metric],
-    caps: dict[str, tuple[float, float] | None],
+    caps: Caps,
 ) -> DailyStatistics:
     """Cumulative sufficient statistics per day of every metric and variant.
 
-    ``events`` from ``analysis.units.scan_units`` (or ``build_units(..., keep_events=True)``);
+    ``events`` from ``analysis.unit_scan.scan_units`` (or ``build_units(..., keep_events=True)``);
     ``caps`` from ``winsorize_caps`` over the same units' pre-period.
     """
     columns = list(events.columns)
     per_metric = [metric_variables(m, caps.get(m.name)) for m in metrics]
     wvars = list(dict.fromkeys(v for vs in per_metric for v in vs if v[0] == "window"))
-    pvars = [*dict.fromkeys(v for vs in per_metric for v in vs if v[0] == "pre"), _ONE]
+    pvars = [*dict.fromkeys(v for vs in per_metric for v in vs if v[0] == "pre"), ONE]
     pcols = sorted({v[2] for v in pvars if v[0] == "pre"})
     index = {v: i for i, v in enumerate([*wvars, *pvars])}
     kw, k = len(wvars), len(wvars) + len(pvars)
-    one = index[_ONE]
+    one = index[ONE]
     n_days, n_var = len(events.days), len(events.variant_keys)
     n_units = events.variant.shape[0]
     # units are in (variant, first day) order: entry[v, d] is the first position of variant v
@@ -201,9 +166,9 @@ def daily_statistics(
         for v in range(n_var):
             g = gram[d, v]
             for blk in _blocks(int(first[v]), int(fresh[v])):
-                wa = _variables(after, wvars, blk)
-                wb = _variables(before, wvars, blk)
-                p = _variables(pre, pvars, blk)
+                wa = variables_array(after, _EMPTY, wvars, blk)
+                wb = variables_array(before, _EMPTY, wvars, blk)
+                p = variables_array(_EMPTY, pre, pvars, blk)
                 dw = wa - wb
                 sw = np.add(wa, wb, out=wa)
                 ww = dw @ sw.T
@@ -212,7 +177,12 @@ def daily_statistics(
                 g[:kw, kw:] += wp
                 g[kw:, :kw] += wp.T
             for blk in _blocks(int(fresh[v]), int(end[v])):
-                x = np.vstack([_variables(after, wvars, blk), _variables(pre, pvars, blk)])
+                x = np.vstack(
+                    [
+                        variables_array(after, _EMPTY, wvars, blk),
+                        variables_array(_EMPTY, pre, pvars, blk),
+                    ]
+                )
                 g += x @ x.T  # Q before entry is 0: ΔQ = Q(after), covariates included
 
     # A three-stage pipeline over the days on the 2 cores: this thread sums day d + 1's events
@@ -262,8 +232,6 @@ def daily_points(
     tuning_n: int,
 ) -> list[DailyPoint]:
     """The daily series of every metric × treatment variant, as scorecard points."""
-    from shoplab.analysis.engine import effect_row_fields  # late: engine imports this module
-
     days, stats = series.days, series.stats
     control = variant_keys[0]
     points: list[DailyPoint] = []
@@ -273,7 +241,7 @@ def daily_points(
             for d, day in enumerate(days):
                 c = stats.get(control, {}).get(m.name, [empty] * len(days))[d]
                 t = stats.get(vk, {}).get(m.name, [empty] * len(days))[d]
-                f = effect_row_fields(m, c, t, cuped=cuped, alpha=alpha, tuning_n=tuning_n)
+                f = effect_fields(m, c, t, cuped=cuped, alpha=alpha, tuning_n=tuning_n)
                 points.append(
                     DailyPoint(
                         metric=m.name,

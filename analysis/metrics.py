@@ -20,8 +20,10 @@ Built-in metrics live in ``analysis/metrics.yaml``; users add their own in YAML 
         description: Clicks per exposed user.
 
 GMV is net of refunds: the GMV of a refunded order is subtracted (``gmv`` = Σ gmv of orders − Σ gmv
-of refunded orders in the window). A log that writes refunds as negative-GMV rows passes them
-through unchanged, so per-unit GMV may be negative; nothing in the statistics assumes x ≥ 0.
+of refunded orders in the window), so per-unit GMV is ≥ 0. Refunds are a flag on the order, not
+negative-GMV rows: validation quarantines an order with negative or NaN gmv (``shoplab.events
+.rules``), so no unit column can be negative, which is what :attr:`Metric.nonnegative` states
+(the relative interval of a non-negative metric is clipped at −100 %).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from typing import Final, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from shoplab.core.errors import ConfigError, NotFoundError
 
 __all__ = [
     "UNIT_COLUMNS",
@@ -70,10 +74,11 @@ _BUILTIN_YAML: Final = Path(__file__).with_name("metrics.yaml")
 _ENV_VAR: Final = "SHOPLAB_METRICS"
 
 
-class UnknownMetricError(KeyError):
-    """A metric name that is not in the catalog."""
+class UnknownMetricError(NotFoundError, KeyError):
+    """A metric name that is not in the catalog (``KeyError`` kept for callers)."""
 
-    def __str__(self) -> str:  # KeyError quotes its message; show it plainly
+    def __str__(self) -> str:
+        """The message as written (``KeyError`` would quote it)."""
         return str(self.args[0]) if self.args else ""
 
 
@@ -108,17 +113,28 @@ class Metric(BaseModel):
     higher_is_better: bool = True
     description: str = ""
 
+    @property
+    def nonnegative(self) -> bool:
+        """Whether the metric cannot be negative: its relative effect is then at least −100 %.
+
+        Always true for the catalog's metrics: every unit column is a sum of non-negative event
+        values (counts, and GMV, whose negative rows validation quarantines), so a mean, a ratio
+        or a proportion of them is non-negative too.
+        """
+        return True
+
     @model_validator(mode="after")
     def _check_shape(self) -> Metric:
         if self.kind == "ratio" and self.denominator is None:
-            raise ValueError(f"metric {self.name}: kind == 'ratio' needs a denominator.")
+            # a ValueError (ConfigError is one): pydantic wraps it in the ValidationError
+            raise ConfigError(f"metric {self.name}: kind == 'ratio' needs a denominator.")
         if self.kind != "ratio" and self.denominator is not None:
-            raise ValueError(
+            raise ConfigError(
                 f"metric {self.name}: denominator == {self.denominator!r}, "
                 f"must be unset for kind == {self.kind!r}."
             )
         if self.winsorize_quantile is not None and self.kind != "mean":
-            raise ValueError(
+            raise ConfigError(
                 f"metric {self.name}: winsorize_quantile is only allowed for kind == 'mean', "
                 f"got kind == {self.kind!r}."
             )
@@ -137,11 +153,11 @@ def _read(path: Path) -> tuple[Metric, ...]:
     try:
         raw = yaml.safe_load(path.read_text())
     except OSError as exc:
-        raise ValueError(f"metric file {path}: cannot be read ({exc}).") from exc
+        raise ConfigError(f"metric file {path}: cannot be read ({exc}).") from exc
     try:
         return MetricCatalog.model_validate(raw).metrics
     except ValidationError as exc:
-        raise ValueError(f"metric file {path} is invalid:\n{exc}") from exc
+        raise ConfigError(f"metric file {path} is invalid:\n{exc}") from exc
 
 
 def _env_paths() -> tuple[Path, ...]:
@@ -155,7 +171,7 @@ def _load(paths: tuple[Path, ...]) -> dict[str, Metric]:
     for path in (_BUILTIN_YAML, *paths):
         for metric in _read(path):
             if metric.name in catalog and path != _BUILTIN_YAML:
-                raise ValueError(
+                raise ConfigError(
                     f"metric file {path}: metric {metric.name!r} is already defined; "
                     "names must be unique across the catalog."
                 )
@@ -170,7 +186,8 @@ def load_metric_catalog(extra: Iterable[Path | str] = ()) -> dict[str, Metric]:
         extra: more YAML files to read (``metrics: [...]``).
 
     Raises:
-        ValueError: a file is unreadable, invalid, or redefines an existing metric.
+        ConfigError: a file is unreadable, invalid, or redefines an existing metric (a
+            ``ValueError``).
     """
     paths = (*_env_paths(), *(Path(p) for p in extra))
     return dict(_load(paths))

@@ -80,8 +80,16 @@ def _header_lines(card: Scorecard) -> list[str]:
 
 
 _INTER_HEAD = (
-    "other experiment", "layer", "units in both", "independence p", "metric", "variants",
-    "interaction", "95% CI", "p adj", "flag",
+    "other experiment",
+    "layer",
+    "units in both",
+    "independence p",
+    "metric",
+    "variants",
+    "interaction",
+    "95% CI",
+    "p adj",
+    "flag",
 )
 
 
@@ -89,9 +97,16 @@ def _inter_cells(i: InteractionRow) -> list[str]:
     ci = "—" if i.ci_lower is None else f"[{_n(i.ci_lower)}, {_n(i.ci_upper)}]"
     flag = "DEPENDENT" if i.dependent else ("INTERACTION" if i.flagged else "")
     return [
-        i.other_experiment, i.other_layer, f"{i.units_both:,}", _p(i.independence_pvalue),
-        i.metric, f"{i.variant} × {i.other_variant}", _n(i.interaction) if i.status == "ok"
-        else i.status, ci, _p(i.adjusted_pvalue), flag,
+        i.other_experiment,
+        i.other_layer,
+        f"{i.units_both:,}",
+        _p(i.independence_pvalue),
+        i.metric,
+        f"{i.variant} × {i.other_variant}",
+        _n(i.interaction) if i.status == "ok" else i.status,
+        ci,
+        _p(i.adjusted_pvalue),
+        flag,
     ]
 
 

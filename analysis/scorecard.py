@@ -18,11 +18,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shoplab.core import paths
+from shoplab.core.atomic import atomic_write_text
+from shoplab.core.errors import NotFoundError
 
 __all__ = [
     "STATUSES",
     "DailyPoint",
     "MetricRow",
+    "RowNotFoundError",
     "RowStatus",
     "Scorecard",
     "ScorecardNotFoundError",
@@ -45,6 +48,8 @@ RowStatus = Literal[
     "zero_baseline",
     "error",
 ]
+ScorecardStatus = Literal["ok", "draft", "no_exposures", "srm_mismatch"]
+"""Whether a whole scorecard can be trusted (see :class:`Scorecard`)."""
 STATUSES: tuple[str, ...] = RowStatus.__args__  # type: ignore[attr-defined]
 """Row statuses:
 
@@ -183,8 +188,10 @@ class InteractionRow(_Model):
 class Scorecard(_Model):
     """The analysis of one experiment as of one instant.
 
-    ``trustworthy`` is False when the SRM test fails (p < 0.001); every renderer then prints the
-    warning above the table.
+    ``status`` says whether the scorecard can be trusted, first cause first: ``ok``, ``draft``
+    (the experiment assigns nobody), ``no_exposures`` (nothing to analyze: every row is no_data),
+    ``srm_mismatch`` (the SRM test fails, p < 0.001). ``trustworthy`` is ``status == "ok"``; every
+    renderer prints the warning above the table and ``shoplab analyze`` exits 3 otherwise.
     """
 
     experiment: str
@@ -200,6 +207,7 @@ class Scorecard(_Model):
     alpha: float
     cuped: bool
     primary_metric: str
+    status: ScorecardStatus = "ok"
     trustworthy: bool
     warnings: list[str]
     srm: SrmInfo
@@ -214,16 +222,22 @@ class Scorecard(_Model):
         """The row of ``metric`` (for ``variant``, default the first treatment).
 
         Raises:
-            KeyError: no such row.
+            RowNotFoundError: no such row (a ``KeyError``).
         """
         for r in self.rows:
             if r.metric == metric and (variant is None or r.variant == variant):
                 return r
-        raise KeyError(f"metric == {metric!r}, variant == {variant!r}: not in this scorecard.")
+        raise RowNotFoundError(
+            f"metric == {metric!r}, variant == {variant!r}: not in this scorecard."
+        )
 
 
-class ScorecardNotFoundError(FileNotFoundError):
-    """No cached scorecard for an experiment."""
+class RowNotFoundError(NotFoundError, KeyError):
+    """No row for a metric (and variant) in a scorecard (``KeyError`` kept for callers)."""
+
+
+class ScorecardNotFoundError(NotFoundError, FileNotFoundError):
+    """No cached scorecard for an experiment (``FileNotFoundError`` kept for callers)."""
 
 
 def scorecard_schema() -> dict[str, Any]:
@@ -240,9 +254,7 @@ def save_scorecard(card: Scorecard) -> Path:
     """Write ``card`` as JSON (atomically: a reader never sees half a file)."""
     path = scorecard_path(card.experiment)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(card.model_dump_json(indent=1))
-    tmp.replace(path)
+    atomic_write_text(path, card.model_dump_json(indent=1))
     return path
 
 

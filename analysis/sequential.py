@@ -19,6 +19,8 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
+from shoplab.core.errors import InputError
+
 __all__ = ["DEFAULT_TUNING_N", "confidence_sequence_halfwidth", "mixture_rho"]
 
 DEFAULT_TUNING_N: int = 10_000
@@ -29,12 +31,12 @@ def mixture_rho(tuning_n: float, alpha: float) -> float:
     """ρ that makes the normal-mixture boundary tightest at ``tuning_n`` units.
 
     Raises:
-        ValueError: tuning_n or alpha outside their domain.
+        InputError: tuning_n or alpha outside their domain.
     """
     if not tuning_n > 0:
-        raise ValueError(f"tuning_n == {tuning_n}, must be > 0.")
+        raise InputError(f"tuning_n == {tuning_n}, must be > 0.")
     if not 0 < alpha < 1:
-        raise ValueError(f"alpha == {alpha}, must be in (0, 1).")
+        raise InputError(f"alpha == {alpha}, must be in (0, 1).")
     la = -2.0 * math.log(alpha)
     return math.sqrt((la + math.log(la + 1.0)) / tuning_n)
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
+from shoplab.core.errors import InputError
+
 __all__ = ["SRM_THRESHOLD", "SrmTest", "srm_test"]
 
 SRM_THRESHOLD: float = 0.001
@@ -36,7 +38,7 @@ def srm_test(
     """χ² test of ``counts`` (units per variant) against ``weights`` (need not sum to 1).
 
     Raises:
-        ValueError: a weight is negative or all are zero.
+        InputError: a weight is negative or all are zero.
 
     Example:
         >>> srm_test({"control": 5000, "treatment": 4600}, {"control": 1, "treatment": 1}).mismatch
@@ -45,7 +47,7 @@ def srm_test(
     keys = list(weights)
     w = np.array([float(weights[k]) for k in keys])
     if (w < 0).any() or w.sum() <= 0:
-        raise ValueError(f"weights == {dict(weights)}, must be >= 0 and not all 0.")
+        raise InputError(f"weights == {dict(weights)}, must be >= 0 and not all 0.")
     obs = np.array([int(counts.get(k, 0)) for k in keys], dtype=float)
     total = obs.sum()
     exp = w / w.sum() * total

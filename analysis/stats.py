@@ -17,18 +17,27 @@ centered covariate in ``y ~ treatment + (c − c̄)``, so the CUPED estimate equ
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import stats as sps
+from statsmodels.stats.multitest import multipletests
+
+from shoplab.analysis.fieller import fieller_interval
 
 __all__ = [
     "VARIABLES",
     "Effect",
+    "Linearization",
     "SufficientStatistic",
     "Test",
+    "benjamini_hochberg",
+    "holm",
+    "linearized",
+    "ratio_and_variance",
     "two_sample_effect",
 ]
 
@@ -85,13 +94,16 @@ class Effect:
         rel_se: delta-method standard error of ``rel_effect``.
         df: degrees of freedom (Welch–Satterthwaite, or inf for a z-test).
         pvalue: two-sided p-value of abs_effect == 0.
-        ci_lower, ci_upper, rel_ci_lower, rel_ci_upper: two-sided (1 − alpha) intervals.
+        ci_lower, ci_upper: two-sided (1 − alpha) interval of abs_effect.
+        rel_ci_lower, rel_ci_upper: Fieller's (1 − alpha) interval of rel_effect at the test's
+            critical value: it excludes 0 exactly when ``pvalue < alpha`` (``analysis.fieller``);
+            ``(-inf, inf)`` where ``fieller_g >= 1``.
         theta: CUPED coefficient (0 without CUPED).
         variance_reduction: 1 − Var(adjusted) / Var(unadjusted) of abs_effect (0 without CUPED).
-        fieller_g: (z · SE(control_value) / control_value)², Fieller's g for the ratio
-            abs_effect / |control_value|. The delta-method relative interval is only trustworthy
-            for small g; at g >= 1 the control value is within its own interval of 0 and the
-            exact (Fieller) interval of the relative effect is unbounded.
+        fieller_g: (q · SE(control_value) / control_value)², Fieller's g for the ratio
+            abs_effect / |control_value| (q: the test's critical value). At g >= 1 the control
+            value is within its own interval of 0 and the relative interval is unbounded; the
+            relative interval is far from ``rel ± q·rel_se`` from g ≈ 0.1.
     """
 
     control_value: FloatArray
@@ -116,8 +128,34 @@ def _quad(a: FloatArray, m: FloatArray, b: FloatArray) -> FloatArray:
     return np.asarray(np.einsum("...i,...ij,...j->...", a, m, b), dtype=np.float64)
 
 
-def _linearized(stat: SufficientStatistic, ddof: int) -> tuple[FloatArray, ...]:
-    """Ratio, pre ratio and the (co)variances of their per-unit linearizations (not / n)."""
+class Linearization(NamedTuple):
+    """A ratio r = mean(num) / mean(den) and its pre-period twin, linearized (delta method).
+
+    ``var_y``, ``var_c`` and ``cov_yc`` are per-unit (co)variances of the linearized ratio and
+    pre-period ratio: divide by n for the variance of the estimate.
+    """
+
+    r: FloatArray
+    r_pre: FloatArray
+    var_y: FloatArray
+    var_c: FloatArray
+    cov_yc: FloatArray
+
+
+def linearized(stat: SufficientStatistic, ddof: int) -> Linearization:
+    """The delta method, once: ratio, pre ratio and the (co)variances of their linearizations.
+
+    With gradients g = (1/d̄, −n̄/d̄²) of num/den (h likewise for the pre-period), Var(r) ≈
+    gᵀ C g / n: for den ≡ 1 the textbook variance of a mean, for a ratio of per-unit sums
+    (s_nn − 2 r s_nd + r² s_dd) / (n · d̄²).
+
+    Example:
+        >>> one = np.ones(4)
+        >>> s = SufficientStatistic.from_units(np.c_[[1.0, 2.0, 3.0, 4.0], one, one, one])
+        >>> lin = linearized(s, ddof=1)
+        >>> float(lin.r), round(float(lin.var_y), 6)
+        (2.5, 1.666667)
+    """
     m = stat.means()
     c = stat.covariance(ddof)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -128,7 +166,48 @@ def _linearized(stat: SufficientStatistic, ddof: int) -> tuple[FloatArray, ...]:
     var_y = _quad(g, c[..., :2, :2], g)
     var_c = _quad(h, c[..., 2:, 2:], h)
     cov_yc = _quad(g, c[..., :2, 2:], h)
-    return r, rc, var_y, var_c, cov_yc
+    return Linearization(r, rc, var_y, var_c, cov_yc)
+
+
+_linearized = linearized  # the name power analysis used before it was public
+
+
+def ratio_and_variance(num: FloatArray, den: FloatArray, ddof: int = 1) -> tuple[float, float]:
+    """(r, Var(r)) of a ratio of per-unit means from its units, by :func:`linearized`.
+
+    Example:
+        >>> r, v = ratio_and_variance(np.array([1.0, 2.0, 3.0]), np.ones(3))
+        >>> r, round(v, 6)  # the mean and s² / n
+        (2.0, 0.333333)
+    """
+    one = np.ones_like(num, dtype=np.float64)
+    stat = SufficientStatistic.from_units(np.c_[num, den, one, one])
+    lin = linearized(stat, ddof)
+    return float(lin.r), float(max(float(lin.var_y) / num.size, 0.0))
+
+
+def holm(pvalues: Sequence[float]) -> FloatArray:
+    """Holm's step-down adjustment of a family of p-values (statsmodels ``multipletests``).
+
+    Example:
+        >>> holm([0.01, 0.04, 0.03]).round(2).tolist()
+        [0.03, 0.06, 0.06]
+    """
+    if not len(pvalues):
+        return np.zeros(0)
+    return np.asarray(multipletests(list(pvalues), method="holm")[1], dtype=np.float64)
+
+
+def benjamini_hochberg(pvalues: Sequence[float]) -> FloatArray:
+    """Benjamini–Hochberg false-discovery-rate adjustment (statsmodels ``fdr_bh``).
+
+    Example:
+        >>> benjamini_hochberg([0.01, 0.04, 0.03]).round(2).tolist()
+        [0.03, 0.04, 0.04]
+    """
+    if not len(pvalues):
+        return np.zeros(0)
+    return np.asarray(multipletests(list(pvalues), method="fdr_bh")[1], dtype=np.float64)
 
 
 def two_sample_effect(
@@ -139,17 +218,21 @@ def two_sample_effect(
     ddof: int = 1,
     cuped: bool = False,
     alpha: float = 0.05,
+    nonnegative: bool = False,
 ) -> Effect:
     """Absolute and relative effect of ``treatment`` vs ``control`` with tests and intervals.
 
     Args:
-        control, treatment: sufficient statistics (same batch shape).
+        control: the control's sufficient statistic.
+        treatment: the treatment's (same batch shape).
         test: ``welch`` (t with Welch–Satterthwaite df; mean metrics) or ``z`` (normal; ratio and
             proportion metrics, where n is large and the df are not defined).
         ddof: 1 for the sample variance (Welch, delta method); 0 for proportions, which makes the
             variance p(1 − p), the Wald form statsmodels uses.
         cuped: adjust with the pre-period variables (``pre_num`` / ``pre_den``).
         alpha: 1 − confidence level of the intervals.
+        nonnegative: the metric cannot be negative, so its relative effect is at least −100 %:
+            the relative interval is clipped there (see ``analysis.fieller``).
 
     Returns:
         An :class:`Effect`; degenerate inputs give NaN/inf entries that the caller maps to a status
@@ -164,8 +247,8 @@ def two_sample_effect(
         (1.0, 0.5)
     """
     n_c, n_t = np.asarray(control.n, float), np.asarray(treatment.n, float)
-    r_c, rc_c, vy_c, vc_c, cyc_c = _linearized(control, ddof)
-    r_t, rc_t, vy_t, vc_t, cyc_t = _linearized(treatment, ddof)
+    r_c, rc_c, vy_c, vc_c, cyc_c = linearized(control, ddof)
+    r_t, rc_t, vy_t, vc_t, cyc_t = linearized(treatment, ddof)
 
     with np.errstate(invalid="ignore", divide="ignore"):
         if cuped:
@@ -209,8 +292,12 @@ def two_sample_effect(
             + 2.0 * abs_effect * np.sign(r_c) * cov_ac_rc / (base * r_c**2)
         )
         rel_se = np.sqrt(np.maximum(var_rel, 0.0))
-        z = sps.norm.ppf(1.0 - alpha / 2.0)
-        fieller_g = z**2 * var_c_unadj / r_c**2
+        # Fieller at the absolute test's own critical value: the relative CI excludes 0 exactly
+        # when the test rejects (Cov(D, r_c) = −Cov(r_c − θ·pre_c, r_c))
+        fieller_g = q**2 * var_c_unadj / r_c**2
+        rel_lo, rel_hi = fieller_interval(
+            abs_effect, r_c, var_abs, var_c_unadj, -cov_ac_rc, q, nonnegative=nonnegative
+        )
 
     return Effect(
         control_value=r_c,
@@ -223,8 +310,8 @@ def two_sample_effect(
         pvalue=pvalue,
         ci_lower=abs_effect - q * abs_se,
         ci_upper=abs_effect + q * abs_se,
-        rel_ci_lower=rel - z * rel_se,
-        rel_ci_upper=rel + z * rel_se,
+        rel_ci_lower=rel_lo,
+        rel_ci_upper=rel_hi,
         theta=theta,
         variance_reduction=np.where(on, variance_reduction, 0.0),
         fieller_g=fieller_g,

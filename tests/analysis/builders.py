@@ -9,13 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import polars as pl
 from shoplab.benchmarks.analysis import START
-
-from shoplab.core.contract import polars_schema
+from tests.eventlog import ts, write_table  # the one synthetic-log module, re-exported here
 
 __all__ = ["Exp", "Metrics", "Variant", "make_experiment", "ts", "write_table"]
 
@@ -54,6 +51,7 @@ def make_experiment(
     secondary: Sequence[str] = ("cvr", "gmv_per_user", "buyer_rate"),
     guardrails: Sequence[str] = ("refund_rate",),
     start: datetime = START,
+    status: str = "running",
 ) -> Exp:
     """A running experiment with variants control, treatment[, treatment_2…]."""
     names = ["control", "treatment", *[f"treatment_{i}" for i in range(2, len(weights))]]
@@ -63,18 +61,6 @@ def make_experiment(
         variants=[Variant(n, w) for n, w in zip(names, weights, strict=True)],
         start=start,
         end=start + timedelta(days=days),
-        status="running",
+        status=status,
         metrics=Metrics(primary, list(secondary), list(guardrails)),
     )
-
-
-def write_table(root: Path, table: str, rows: dict[str, list[Any]], name: str) -> None:
-    """Write ``rows`` as ``<root>/events/<table>/<name>.parquet`` with the contract's schema."""
-    folder = root / "events" / table
-    folder.mkdir(parents=True, exist_ok=True)
-    pl.DataFrame(rows, schema=polars_schema(table)).write_parquet(folder / f"{name}.parquet")
-
-
-def ts(day: int, hour: float = 12.0) -> datetime:
-    """An instant ``day`` days after START at ``hour`` (UTC)."""
-    return START + timedelta(days=day, hours=hour)

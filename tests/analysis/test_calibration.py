@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy import stats as sps
+
 from shoplab.analysis import analyze, analyze_assignments, unit_aggregates
 from shoplab.analysis.sequential import confidence_sequence_halfwidth, mixture_rho
 from shoplab.analysis.srm import srm_test
 from shoplab.analysis.stats import SufficientStatistic, two_sample_effect
 from shoplab.benchmarks.analysis import synthesize_event_log
-
 from tests.analysis.builders import make_experiment
 
 

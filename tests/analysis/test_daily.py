@@ -3,7 +3,7 @@
 The oracle recomputes, for every day d, the whole cumulative unit table from the raw Parquet
 files with plain Polars (first exposure per unit, switchers out, events at/after it and before
 the end of day d, pre-period sums), then reduces it with the SQL path
-(``reduce_statistics``). It shares no code with ``analysis.units.scan_units`` or
+(``reduce_statistics``). It shares no code with ``analysis.unit_scan.scan_units`` or
 ``analysis.daily``: if either mis-assigned an event to a day, a unit or a variant, some day's
 n, Σv or Σvvᵀ would differ.
 """
@@ -17,23 +17,16 @@ import duckdb
 import numpy as np
 import polars as pl
 import pytest
-from shoplab.analysis.daily import daily_statistics
-from shoplab.analysis.engine import _metric_list
-from shoplab.analysis.units import (
-    UnitQuery,
-    build_unit_table,
-    connect,
-    fetch_polars,
-    pre_period_table,
-    reduce_statistics,
-    scan_units,
-    sharing_unit_table,
-    unit_columns_for,
-    window_totals,
-    winsorize_caps,
-)
-from shoplab.benchmarks.analysis import START
 
+from shoplab.analysis.daily import daily_statistics
+from shoplab.analysis.reduce import reduce_statistics, winsorize_caps
+from shoplab.analysis.spec import scorecard_metrics
+from shoplab.analysis.unit_query import UnitQuery
+from shoplab.analysis.unit_scan import pre_period_table, scan_units, window_totals
+from shoplab.analysis.unit_table import build_unit_table, fetch_polars
+from shoplab.analysis.variables import unit_columns_for
+from shoplab.benchmarks.analysis import START
+from shoplab.core.duck import connect
 from tests.analysis.builders import make_experiment
 
 ALL8 = [
@@ -109,7 +102,7 @@ def _oracle_units(
 @pytest.mark.parametrize("hours", [14 * 24, 5 * 24 + 7])  # full window; cut mid-day 5
 def test_daily_statistics_equal_brute_force_per_day(use_log: Path, hours: int) -> None:
     exp = make_experiment()
-    metrics, _ = _metric_list(exp, ALL8)
+    metrics, _ = scorecard_metrics(exp, ALL8)
     window_end = START + timedelta(hours=hours)
     q = UnitQuery(exp.key, START, window_end, 7, unit_columns_for(metrics))
     con = connect()
@@ -141,7 +134,7 @@ def test_daily_statistics_equal_brute_force_per_day(use_log: Path, hours: int) -
 
 def test_unit_table_equals_the_polars_oracle(use_log: Path) -> None:
     exp = make_experiment()
-    metrics, _ = _metric_list(exp, ALL8)
+    metrics, _ = scorecard_metrics(exp, ALL8)
     q = UnitQuery(exp.key, START, exp.end, 7, unit_columns_for(metrics))
     con = connect()
     build_unit_table(con, q)
@@ -155,33 +148,6 @@ def test_unit_table_equals_the_polars_oracle(use_log: Path) -> None:
             np.testing.assert_allclose(got[c].to_numpy(), want[c].to_numpy(), rtol=1e-12)
 
 
-def test_shared_unit_table_equals_a_fresh_build(use_log: Path) -> None:
-    """What analyze() hands to the interaction checks is the table a fresh build would give,
-    user attributes included, and a second build on the same connection does not disturb it."""
-    exp = make_experiment()
-    metrics, _ = _metric_list(exp, ALL8)
-    main_q = UnitQuery(exp.key, START, exp.end, 7, unit_columns_for(metrics), user_attributes=False)
-    sub_q = UnitQuery(exp.key, START, exp.end, 7, ("impressions", "clicks"))
-    main = connect()
-    n_multi = build_unit_table(main, main_q)
-    fresh = connect()
-    assert build_unit_table(fresh, sub_q) == n_multi
-    want = fetch_polars(fresh).sort("unit_id")
-    shared = connect()
-    with sharing_unit_table(main, main_q, "units", n_multi):
-        assert build_unit_table(shared, sub_q) == n_multi
-    got = fetch_polars(shared).sort("unit_id")
-    assert got.columns == want.columns
-    assert got.equals(want)
-    assert set(want["country"].unique()) - {"unknown"}  # attributes were joined, not defaulted
-    # rebuilding another table on the main connection leaves "units" as it was
-    before = fetch_polars(main).sort("unit_id")
-    build_unit_table(main, sub_q, name="units_small")
-    assert fetch_polars(main).sort("unit_id").equals(before)
-    for con in (main, fresh, shared):
-        con.close()
-
-
 def test_hand_log_series_by_hand(data_root: Path) -> None:
     """The hand-written log of test_engine (its docstring has the events): ctr by day.
 
@@ -191,7 +157,6 @@ def test_hand_log_series_by_hand(data_root: Path) -> None:
     the end), and the last point is the scorecard's row.
     """
     from shoplab.analysis import analyze
-
     from tests.analysis.test_engine import _hand_log
 
     _hand_log(data_root)

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from statsmodels.stats.multitest import multipletests
+
 from shoplab.analysis import (
     STATUSES,
     Scorecard,
@@ -36,9 +38,8 @@ from shoplab.analysis import (
     unit_aggregates,
 )
 from shoplab.analysis.render import render_markdown
+from shoplab.analysis.unit_query import EventTableMissingError
 from shoplab.benchmarks.analysis import synthesize_event_log
-from statsmodels.stats.multitest import multipletests
-
 from tests.analysis.builders import make_experiment, ts, write_table
 
 ALL = ["ctr", "cvr", "gmv_per_user", "orders_per_user", "aov", "buyer_rate", "refund_rate"]
@@ -201,10 +202,30 @@ def test_as_of_cuts_the_window(hand_log: Path) -> None:
     assert row.treatment_value == pytest.approx(1.0)  # user 4: 1 click / 1 impression
 
 
-def test_no_exposures_gives_no_data_rows(data_root: Path) -> None:
+def test_no_event_log_is_refused(data_root: Path) -> None:
+    """An empty data root has nothing to analyze: one error, and no scorecard of nothing."""
+    with pytest.raises(EventTableMissingError, match="no event log under .*events"):
+        analyze(make_experiment(), metrics=["ctr"], daily=False)
+
+
+def test_no_exposures_gives_no_data_rows_and_is_not_trustworthy(hand_log: Path) -> None:
+    """0 units is no SRM mismatch, but nothing was measured: the scorecard says so (status,
+    warning) instead of passing as trustworthy."""
+    import shutil
+
+    shutil.rmtree(hand_log / "events" / "exposures")
     card = analyze(make_experiment(), metrics=["ctr", "gmv_per_user"], daily=False)
     assert [r.status for r in card.rows] == ["no_data", "no_data"]
-    assert card.trustworthy  # 0 units is not a mismatch
+    assert card.status == "no_exposures"
+    assert not card.trustworthy
+    assert card.warnings[0].startswith("UNTRUSTWORTHY: no exposures of ")
+
+
+def test_a_draft_experiment_is_not_trustworthy(hand_log: Path) -> None:
+    card = analyze(make_experiment(status="draft"), metrics=["ctr"], daily=False)
+    assert card.status == "draft"
+    assert not card.trustworthy
+    assert "is a draft" in card.warnings[0]
 
 
 def test_unknown_metric_and_experiment_and_bad_options(hand_log: Path) -> None:

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 import statsmodels.api as sm
 from scipy import stats as sps
-from shoplab.analysis.stats import SufficientStatistic, two_sample_effect
 from statsmodels.stats import proportion as sm_proportion
+
+from shoplab.analysis.stats import SufficientStatistic, two_sample_effect
 
 
 def _units(rng: np.random.Generator, n: int, *, ratio: bool, shift: float = 0.0) -> np.ndarray:

@@ -14,18 +14,18 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 import numpy as np
-from shoplab.analysis.metrics import get_metric
-from shoplab.analysis.stats import _linearized
-from shoplab.analysis.units import (
-    UnitQuery,
-    _day_files,
-    build_unit_table,
-    connect,
-    reduce_statistics,
-    unit_columns_for,
-    winsorize_caps,
-)
 from statsmodels.stats.power import NormalIndPower
+
+from shoplab.analysis.metrics import get_metric
+from shoplab.analysis.reduce import reduce_statistics, winsorize_caps
+from shoplab.analysis.stats import linearized
+from shoplab.analysis.unit_query import EventTableMissingError, UnitQuery
+from shoplab.analysis.unit_table import build_unit_table
+from shoplab.analysis.variables import unit_columns_for
+from shoplab.core import paths
+from shoplab.core.duck import connect
+from shoplab.core.errors import DataError, InputError
+from shoplab.core.files import day_files
 
 __all__ = ["PowerResult", "power"]
 
@@ -57,15 +57,11 @@ class PowerResult:
 
 
 def _latest_day() -> date:
-    files = _day_files("impressions", date.min, date.max)
-    days = []
-    for f in files:
-        try:
-            days.append(date.fromisoformat(f.rsplit("/", 1)[-1].removesuffix(".parquet")))
-        except ValueError:
-            continue
+    days = day_files(paths.events_dir("impressions"))
     if not days:
-        raise FileNotFoundError("no daily impression files (YYYY-MM-DD.parquet) in the event log.")
+        raise EventTableMissingError(
+            "no daily impression files (YYYY-MM-DD.parquet) in the event log."
+        )
     return max(days)
 
 
@@ -94,24 +90,26 @@ def power(
 
     Raises:
         analysis.metrics.UnknownMetricError: unknown metric.
-        ValueError: an argument out of range.
+        InputError: an argument out of range (a ``ValueError``).
+        DataError: no variation of the metric in the window.
+        EventTableMissingError: no daily impression files.
     """
     if not 0 < traffic <= 1:
-        raise ValueError(f"traffic == {traffic}, must be in (0, 1].")
+        raise InputError(f"traffic == {traffic}, must be in (0, 1].")
     if days < 1:
-        raise ValueError(f"days == {days}, must be >= 1.")
+        raise InputError(f"days == {days}, must be >= 1.")
     if not 0 < alpha < 1:
-        raise ValueError(f"alpha == {alpha}, must be in (0, 1).")
+        raise InputError(f"alpha == {alpha}, must be in (0, 1).")
     if not 0 < power < 1:
-        raise ValueError(f"power == {power}, must be in (0, 1).")
+        raise InputError(f"power == {power}, must be in (0, 1).")
     if variants < 2:
-        raise ValueError(f"variants == {variants}, must be >= 2.")
+        raise InputError(f"variants == {variants}, must be >= 2.")
     m = get_metric(metric)
     last = as_of or _latest_day()
     end = datetime.combine(last, time(), tzinfo=UTC) + timedelta(days=1)
     start = end - timedelta(days=days)
     q = UnitQuery("__power__", start, end, pre_days, unit_columns_for([m]), population="active")
-    con = connect()
+    con = connect(ordered=False)
     try:
         build_unit_table(con, q)
         caps = winsorize_caps(con, [m])
@@ -120,12 +118,12 @@ def power(
         con.close()
     s = stats[("all", None)][m.name]
     ddof = 0 if m.kind == "proportion" else 1
-    r, _, var_y, var_c, cov = (float(x) for x in _linearized(s, ddof))
+    r, _, var_y, var_c, cov = (float(x) for x in linearized(s, ddof))
     n_active = int(s.n)
     n_arm = max(1, int(n_active * traffic / variants))
     sd = float(np.sqrt(var_y))
     if not np.isfinite(sd) or sd == 0:
-        raise ValueError(
+        raise DataError(
             f"metric {metric}: per-unit standard deviation == {sd}, must be > 0 "
             f"(no variation in the latest {days} days)."
         )

@@ -1,11 +1,16 @@
-"""CLI commands of this area (registered on the ``shoplab`` app by ``shoplab.cli``)."""
+"""``shoplab analyze`` and ``shoplab power`` (registered on the ``shoplab`` app by ``shoplab.cli``).
+
+An integration module: ``analyze`` takes an experiment key, which ``shoplab.sdk`` looks up in the
+configured experiments (the analysis package itself never imports them).
+"""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 import typer
+
+from shoplab.analysis.limits import DAILY_AUTO_MAX_UNITS
 
 
 def register(app: typer.Typer) -> None:
@@ -27,24 +32,29 @@ def register(app: typer.Typer) -> None:
             bool | None,
             typer.Option(
                 "--daily/--no-daily",
-                help="Daily cumulative series (default: only up to 2M units).",
+                help=(
+                    "Daily cumulative series (default: on up to "
+                    f"{DAILY_AUTO_MAX_UNITS:,} units, off above: memory)."
+                ),
             ),
         ] = None,
     ) -> None:
         """Analyse EXPERIMENT: scorecard with CIs, CUPED, SRM, Holm, always-valid intervals."""
         from rich.console import Console
-        from shoplab.analysis.engine import UnknownExperimentError, analyze
-        from shoplab.analysis.metrics import UnknownMetricError
+
         from shoplab.analysis.render import render_markdown, render_rich
         from shoplab.analysis.scorecard import save_scorecard
+        from shoplab.core.errors import InputError, ShoplabError
+        from shoplab.core.timeparse import parse_day
+        from shoplab.sdk import analyze
 
         if fmt not in ("table", "json", "markdown"):
             raise typer.BadParameter(f"--format == {fmt!r}, must be table, json or markdown.")
         as_of_day = None
         if as_of is not None:
             try:
-                as_of_day = date.fromisoformat(as_of)
-            except ValueError:
+                as_of_day = parse_day(as_of, "--as-of")
+            except InputError:
                 raise typer.BadParameter(
                     f"--as-of == {as_of!r}, must be an ISO date like 2026-01-21."
                 ) from None
@@ -54,11 +64,11 @@ def register(app: typer.Typer) -> None:
                 card = analyze(
                     experiment,
                     as_of=as_of_day,
-                    segment=segment,  # type: ignore[arg-type]
+                    segment=segment,
                     cuped=not no_cuped,
                     daily=daily,
                 )
-        except (UnknownExperimentError, UnknownMetricError, ValueError, FileNotFoundError) as exc:
+        except (ShoplabError, ValueError, FileNotFoundError) as exc:
             Console(stderr=True).print(f"[red]error:[/] {exc}")
             raise typer.Exit(2) from None
         path = save_scorecard(card)
@@ -72,8 +82,9 @@ def register(app: typer.Typer) -> None:
             console.print(f"[dim]saved {path}[/]")
         if not card.trustworthy:
             Console(stderr=True).print(
-                "[bold red]UNTRUSTWORTHY scorecard: sample-ratio mismatch (see warning above).[/]"
+                f"[bold red]UNTRUSTWORTHY scorecard ({card.status}): see the warning above.[/]"
             )
+            raise typer.Exit(3)
 
     @app.command("power")
     def power_cmd(
@@ -87,14 +98,15 @@ def register(app: typer.Typer) -> None:
         """Minimum detectable effect of METRIC from the variance of the latest DAYS of traffic."""
         from rich.console import Console
         from rich.table import Table
-        from shoplab.analysis.metrics import UnknownMetricError
-        from shoplab.analysis.power import power
+
+        from shoplab.core.errors import ShoplabError
+        from shoplab.sdk import power
 
         console = Console()
         try:
             with console.status("measuring variance…"):
                 r = power(metric, traffic, days, alpha=alpha, power=target_power, variants=variants)
-        except (UnknownMetricError, ValueError, FileNotFoundError) as exc:
+        except (ShoplabError, ValueError, FileNotFoundError) as exc:
             Console(stderr=True).print(f"[red]error:[/] {exc}")
             raise typer.Exit(2) from None
         t = Table(

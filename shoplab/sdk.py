@@ -1,0 +1,77 @@
+"""Key-based analysis: an experiment key → its configured experiment → ``shoplab.analysis``.
+
+Analysis takes its input record (``analysis.spec``) and never imports the experiments package;
+this integration module composes the two: it looks keys up in
+``experiments.load_experiments()`` and hands every configured experiment along, so that the
+interaction checks see the concurrent experiments of other layers. ``shoplab.analyze`` and
+``shoplab.power`` are these functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from shoplab.analysis.power_analysis import power  # needs no experiment: it measures traffic
+from shoplab.analysis.spec import ExperimentLike, resolve_experiment
+
+if TYPE_CHECKING:  # pragma: no cover
+    from shoplab.analysis.interactions import InteractionResult
+    from shoplab.analysis.replicate import UnitAggregates
+    from shoplab.analysis.scorecard import Scorecard
+
+__all__ = ["analyze", "experiment", "interactions", "power", "unit_aggregates"]
+
+
+def _catalog() -> Mapping[str, ExperimentLike]:
+    from shoplab.experiments import load_experiments  # deferred: YAML + pydantic at call time
+
+    return load_experiments()
+
+
+def experiment(key_or_experiment: str | ExperimentLike) -> ExperimentLike:
+    """The configured experiment of a key (objects pass through).
+
+    Raises:
+        shoplab.analysis.UnknownExperimentError: the key is not configured (the message lists
+            the known keys).
+    """
+    return resolve_experiment(key_or_experiment, _catalog())
+
+
+def analyze(key_or_experiment: str | ExperimentLike, **kw: Any) -> Scorecard:
+    """``shoplab.analysis.analyze`` of a key or an experiment.
+
+    The configured experiments are the interaction checks' candidates.
+
+    Example:
+        >>> import shoplab
+        >>> shoplab.analyze is analyze
+        True
+    """
+    from shoplab.analysis.engine import analyze as analyze_experiment
+
+    catalog = _catalog()
+    exp = resolve_experiment(key_or_experiment, catalog)
+    return analyze_experiment(exp, experiments=kw.pop("experiments", catalog), **kw)
+
+
+def interactions(key_or_experiment: str | ExperimentLike, **kw: Any) -> list[InteractionResult]:
+    """``shoplab.analysis.interactions.interactions`` against the configured experiments."""
+    from shoplab.analysis.interactions import interactions as cross_layer
+
+    catalog = kw.pop("experiments", None) or _catalog()
+    return cross_layer(resolve_experiment(key_or_experiment, catalog), experiments=catalog, **kw)
+
+
+def unit_aggregates(
+    key_or_experiment: str | ExperimentLike,
+    *,
+    as_of: datetime | date | str | None = None,
+    **kw: Any,
+) -> UnitAggregates:
+    """``shoplab.analysis.unit_aggregates`` of a key or an experiment."""
+    from shoplab.analysis.replicate import unit_aggregates as aggregates
+
+    return aggregates(experiment(key_or_experiment), as_of=as_of, **kw)
