@@ -14,7 +14,13 @@ from shoplab.experiments.assignment import (
     assign_frame,
     resolve_layout,
 )
-from shoplab.experiments.errors import ConfigError, ExperimentError, Problem, UnitIdError
+from shoplab.experiments.errors import (
+    ConfigError,
+    ExperimentError,
+    Problem,
+    UnitIdError,
+    UnknownLayerError,
+)
 from shoplab.experiments.exposures import first_exposures, log_exposures, read_exposures
 from shoplab.experiments.hashing import bucket_v2, fnv1a32, gb_hash, gb_hash_ids
 from shoplab.experiments.layout import Layout
@@ -34,7 +40,6 @@ from shoplab.experiments.models import (
     Targeting,
     Variant,
 )
-from shoplab.experiments.policy import ExperimentPolicy
 from shoplab.experiments.validation import ValidationReport, validate, validate_all
 
 __all__ = [
@@ -42,7 +47,6 @@ __all__ = [
     "ConfigError",
     "Experiment",
     "ExperimentError",
-    "ExperimentPolicy",
     "Holdout",
     "Layer",
     "LayerAssignment",
@@ -52,6 +56,7 @@ __all__ = [
     "Problem",
     "Targeting",
     "UnitIdError",
+    "UnknownLayerError",
     "ValidationReport",
     "Variant",
     "assign",

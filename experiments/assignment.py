@@ -18,6 +18,7 @@ against the installed GrowthBook SDK before timing either.
 
 from __future__ import annotations
 
+import numbers
 import os
 import time
 from collections.abc import Mapping
@@ -28,6 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import polars as pl
+
 from shoplab.experiments.errors import UnitIdError
 from shoplab.experiments.hashing import (
     FNV_OFFSET,
@@ -56,8 +58,11 @@ _layout_cache: dict[int, tuple[Mapping[str, Experiment], Layout]] = {}
 def resolve_layout(
     experiments: Layout | Mapping[str, Experiment] | str | os.PathLike[str] | None,
 ) -> Layout:
-    """A :class:`Layout` from what the caller passed: a layout, a mapping of experiments (placed
-    on the default ``layers.yaml``), a config directory, or None (the cached default set)."""
+    """Return a :class:`Layout` from whatever the caller passed.
+
+    A layout as is, a mapping of experiments (placed on the default ``layers.yaml``), a config
+    directory, or None (the cached default set).
+    """
     if experiments is None:
         return current_layout()
     if isinstance(experiments, Layout):
@@ -84,7 +89,8 @@ def assign(
     """Assign one unit in every layer.
 
     Args:
-        unit_id: the unit (a user id; hashed as its decimal string).
+        unit_id: the unit: a user id (an int in the signed 64-bit range, hashed as its decimal
+            string) or a device / anonymous id (a non-empty str, hashed as given).
         attributes: targeting attributes: ``country``, ``platform``, ``is_new_user`` (bool) and
             any custom ones the experiments target.
         experiments: what to assign from (default: the cached config directory).
@@ -100,6 +106,7 @@ def assign(
     """
     layout = resolve_layout(experiments)
     plan = plan_at(layout, time.time() if at is None else at.timestamp())
+    unit_id = _checked_unit(unit_id)
     holdout, owners, answers = plan.hash_unit(unit_id if type(unit_id) is str else str(unit_id))
     out = []
     for layer, pe, answer in zip(plan.layers, owners, answers, strict=True):
@@ -110,6 +117,35 @@ def assign(
         else:
             out.append(layer.empty)
     return Assignment(unit_id, holdout, tuple(out))
+
+
+_INT64_MIN: int = -(2**63)
+_INT64_MAX: int = 2**63 - 1
+
+
+def _checked_unit(unit_id: object) -> int | str:
+    """The unit id if it can be hashed the same way by :func:`assign_frame`; else UnitIdError.
+
+    ``True`` is an int to Python but no user id; ``""`` and ``None`` are no unit (GrowthBook skips
+    an empty hash attribute); an int beyond 64 bits has no Int64 twin in a frame.
+    """
+    kind = type(unit_id)
+    if kind is str:
+        if unit_id:
+            return unit_id  # type: ignore[return-value]  # narrowed by `kind is str`
+        raise UnitIdError("unit_id == '', must be a non-empty string (an empty id is no unit).")
+    if kind is not int:
+        if isinstance(unit_id, bool | np.bool_) or not isinstance(unit_id, numbers.Integral):
+            raise UnitIdError(
+                f"unit_id == {unit_id!r} ({kind.__name__}), must be an int (a user id) or a "
+                "non-empty str (a device or anonymous id)."
+            )
+        unit_id = int(unit_id)
+    if not _INT64_MIN <= unit_id <= _INT64_MAX:  # type: ignore[operator]  # an int here
+        raise UnitIdError(
+            f"unit_id == {unit_id}, must be in the signed 64-bit range [-2**63, 2**63 - 1]."
+        )
+    return unit_id  # type: ignore[return-value]  # an int here
 
 
 # ---------------------------------------------------------------------------------------------
@@ -160,16 +196,37 @@ def _variant_n(
     return (state % np.uint32(1_000)).astype(np.float64) / 1_000
 
 
-def _unit_ids(df: pl.DataFrame, unit_col: str) -> npt.NDArray[np.int64]:
+def _unit_ids(df: pl.DataFrame, unit_col: str) -> npt.NDArray[np.int64] | pl.Series:
+    """The frame's unit ids: an Int64 array, or the String column itself (hashed as given)."""
     if unit_col not in df.columns:
         raise UnitIdError(f"unit_col == {unit_col!r}, must be a column of the frame {df.columns}.")
     col = df.get_column(unit_col)
-    if not col.dtype.is_integer():
-        raise UnitIdError(f"{unit_col} dtype == {col.dtype}, must be an integer type (Int64 ids).")
+    if isinstance(col.dtype, pl.Categorical | pl.Enum):
+        col = col.cast(pl.String)
+    if col.dtype != pl.String and not col.dtype.is_integer():
+        raise UnitIdError(
+            f"{unit_col} dtype == {col.dtype}, must be an integer type (user ids) or String "
+            "(device or anonymous ids)."
+        )
     nulls = col.null_count()
     if nulls:
         raise UnitIdError(f"{unit_col} null count == {nulls}, must be 0 (every unit needs an id).")
+    if col.dtype == pl.String:
+        empty = int((col.str.len_bytes() == 0).sum())
+        if empty:
+            raise UnitIdError(
+                f"{unit_col} empty-string count == {empty}, must be 0 (an empty id is no unit: "
+                "GrowthBook excludes it)."
+            )
+        return col
     return col.cast(pl.Int64).to_numpy()
+
+
+def _digits(ids: npt.NDArray[np.int64] | pl.Series, lo: int, hi: int) -> IdDigits:
+    """The hash input of rows ``lo..hi``: decimal digits of Int64 ids, code units of strings."""
+    if isinstance(ids, pl.Series):
+        return IdDigits.from_strings(ids.slice(lo, hi - lo))
+    return IdDigits.from_ids(ids[lo:hi])
 
 
 def assign_frame(
@@ -202,7 +259,7 @@ def assign_frame(
     layout = resolve_layout(experiments)
     t = time.time() if at is None else at.timestamp()
     ids = _unit_ids(df, unit_col)
-    n = ids.shape[0]
+    n = len(ids)
     holdout = np.zeros(n, dtype=bool)
     active = [
         tuple(ce for ce in cl.experiments if ce.t0 <= t < ce.t1) for cl in layout.layers
@@ -238,7 +295,7 @@ def assign_frame(
     def chunk(lo: int) -> None:
         # chunks write disjoint slices of the output arrays, so threads need no lock
         hi = min(lo + _CHUNK, n)
-        d = IdDigits.from_ids(ids[lo:hi])
+        d = _digits(ids, lo, hi)
         if layout.holdout_state is not None and hb > 0:
             holdout[lo:hi] = _bucket_v2(layout.holdout_state, d) < hb
         in_play = ~holdout[lo:hi]
@@ -294,8 +351,8 @@ def assign_frame(
         name = cl.layer.name
         forced = np.zeros(n, dtype=bool)
         for ei, ce in enumerate(members):
-            if not ce.experiment.allowlist:
-                continue
+            if not ce.experiment.allowlist or isinstance(ids, pl.Series):
+                continue  # allowlists name Int64 user ids; string ids are never forced (as assign)
             units = np.fromiter(ce.experiment.allowlist, dtype=np.int64)
             rows = np.flatnonzero(np.isin(ids, units))
             exp_idx[li][rows] = ei

@@ -1,8 +1,15 @@
-"""``shoplab experiments list | validate | assign UNIT | layout | schema``."""
+"""``shoplab experiments list | validate | assign UNIT | layout | schema``.
+
+``validate`` checks metric names and stage parameter bounds against catalogs that belong to the
+layers above this one (analysis, the simulator): the integration layer hands them in at
+:func:`register` as providers, called only when ``validate`` runs, so ``shoplab --help`` does not
+import analysis.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -12,7 +19,16 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["register"]
+from shoplab.core.errors import InputError
+from shoplab.core.timeparse import parse_instant
+from shoplab.experiments.validation import ParamBounds
+
+__all__ = ["MetricNamesProvider", "ParamBoundsProvider", "register", "schema_documents"]
+
+MetricNamesProvider = Callable[[], Iterable[str]]
+"""Returns the metric catalog's names (analysis owns the catalog)."""
+ParamBoundsProvider = Callable[[], ParamBounds]
+"""Returns the stage parameter bounds (the simulator owns them)."""
 
 DirOption = Annotated[
     Path | None,
@@ -29,6 +45,7 @@ app = typer.Typer(
     help="Experiment configs: list, validate, assign a unit, draw the bucket layout, JSON schema.",
     no_args_is_help=True,
 )
+"""The commands but ``validate``, which :func:`register` adds with the catalogs it is given."""
 
 
 def _console() -> Console:
@@ -36,22 +53,13 @@ def _console() -> Console:
 
 
 def _parse_at(at: str | None) -> datetime | None:
+    """``--at``: a bare date means its first instant, UTC (the one rule of ``core.timeparse``)."""
     if at is None:
         return None
-    if len(at) == 10:  # a bare date means its first instant, UTC (as `shoplab analyze --as-of`)
-        try:
-            return datetime.fromisoformat(at).replace(tzinfo=UTC)
-        except ValueError as exc:
-            raise typer.BadParameter(f"--at == {at!r}, must be a date YYYY-MM-DD.") from exc
     try:
-        value = datetime.fromisoformat(at)
-    except ValueError as exc:
-        raise typer.BadParameter(
-            f"--at == {at!r}, must be ISO 8601 (2026-01-10T00:00:00Z)."
-        ) from exc
-    if value.tzinfo is None:
-        raise typer.BadParameter(f"--at == {at!r}, must carry a timezone (end in Z).")
-    return value.astimezone(UTC)
+        return parse_instant(at, "--at", bare_date="start_of_day")
+    except InputError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 def _load(dir: Path | None) -> Any:
@@ -90,36 +98,6 @@ def list_cmd(dir: DirOption = None) -> None:
                       f"(salt {h.salt!r}), no experiment in any layer.")
 
 
-@app.command("validate")
-def validate_cmd(
-    dir: DirOption = None,
-    lock: Annotated[
-        bool, typer.Option("--lock/--no-lock", help="Update the lock of running experiments.")
-    ] = True,
-) -> None:
-    """Check every file and the set; list every problem; exit 1 if any."""
-    from shoplab.experiments.validation import validate
-
-    report = validate(dir, write_lock=lock)
-    console = _console()
-    if report.ok:
-        console.print(
-            f"[green]OK[/green]: {report.experiments} experiments ({report.running} running) in "
-            f"{report.dir}."
-            + (f" Lock written: {report.lock_path}" if report.lock_written else "")
-        )
-        return
-    table = Table(title=f"{len(report.problems)} problem(s) in {report.dir}")
-    for col in ("file", "field", "value", "rule"):
-        table.add_column(col, overflow="fold")
-    for p in report.problems:  # Text: a rule's "[value_error]" is not Rich markup
-        table.add_row(Text(p.file), Text(p.field), Text(p.shown_value), Text(p.rule))
-    console.print(table)
-    for p in report.problems:  # plain lines too: grep-able and readable in CI logs
-        typer.echo(str(p), err=True)
-    raise typer.Exit(1)
-
-
 def _attr_value(raw: str) -> Any:
     low = raw.lower()
     if low in ("true", "false"):
@@ -132,7 +110,9 @@ def _attr_value(raw: str) -> Any:
 
 @app.command("assign")
 def assign_cmd(
-    unit: Annotated[int, typer.Argument(help="Unit id (user_id).")],
+    unit: Annotated[
+        str, typer.Argument(help="Unit id: a user_id (integer) or a device id (string).")
+    ],
     attr: Annotated[
         list[str] | None,
         typer.Option("--attr", help="Targeting attribute k=v (country=ID, is_new_user=true)."),
@@ -151,7 +131,10 @@ def assign_cmd(
         attributes[k] = _attr_value(v)
     layout = _load(dir)
     when = _parse_at(at)
-    a = assign(unit, attributes, experiments=layout, at=when)
+    # digits are a user id (hashed as its decimal string either way, but allowlists key on ints);
+    # anything else, '' included, goes to assign() as is: it refuses a bad id with its value
+    unit_id: int | str = int(unit) if unit.lstrip("+-").isdigit() and unit.isascii() else unit
+    a = assign(unit_id, attributes, experiments=layout, at=when)
     console = _console()
     console.print(f"unit [bold]{unit}[/bold]  holdout: "
                   + ("[red]yes[/red] (baseline everywhere)" if a.holdout else "no"))
@@ -285,6 +268,64 @@ def schema_cmd(
         out.write_text(text)
 
 
-def register(root: typer.Typer) -> None:
-    """Add ``shoplab experiments ...`` to the ``shoplab`` app."""
-    root.add_typer(app, name="experiments")
+def _validate_command(
+    metric_names: MetricNamesProvider | None, param_bounds: ParamBoundsProvider | None
+) -> Callable[..., None]:
+    """The ``validate`` command, closed over the catalogs the integration layer provides."""
+
+    def validate_cmd(
+        dir: DirOption = None,
+        lock: Annotated[
+            bool, typer.Option("--lock/--no-lock", help="Update the lock of running experiments.")
+        ] = True,
+    ) -> None:
+        """Check every file and the set; list every problem; exit 1 if any."""
+        from shoplab.experiments.validation import validate
+
+        report = validate(
+            dir,
+            metrics=metric_names() if metric_names is not None else None,
+            param_bounds=param_bounds() if param_bounds is not None else None,
+            write_lock=lock,
+        )
+        console = _console()
+        for why in report.skipped:
+            console.print(f"[yellow]not checked[/yellow]: {why}")
+        if report.ok:
+            console.print(
+                f"[green]OK[/green]: {report.experiments} experiments ({report.running} running) "
+                f"in {report.dir}."
+                + (f" Lock written: {report.lock_path}" if report.lock_written else "")
+            )
+            return
+        table = Table(title=f"{len(report.problems)} problem(s) in {report.dir}")
+        for col in ("file", "field", "value", "rule"):
+            table.add_column(col, overflow="fold")
+        for p in report.problems:  # Text: a rule's "[value_error]" is not Rich markup
+            table.add_row(Text(p.file), Text(p.field), Text(p.shown_value), Text(p.rule))
+        console.print(table)
+        for p in report.problems:  # plain lines too: grep-able and readable in CI logs
+            typer.echo(str(p), err=True)
+        raise typer.Exit(1)
+
+    return validate_cmd
+
+
+def register(
+    root: typer.Typer,
+    *,
+    metric_names: MetricNamesProvider | None = None,
+    param_bounds: ParamBoundsProvider | None = None,
+) -> None:
+    """Add ``shoplab experiments ...`` to the ``shoplab`` app.
+
+    Args:
+        root: the ``shoplab`` app.
+        metric_names: the metric catalog for ``validate`` (None: that check is skipped, and
+            ``validate`` says so).
+        param_bounds: the stage parameter bounds for ``validate`` (None: skipped likewise).
+    """
+    group = typer.Typer(name=app.info.name, help=app.info.help, no_args_is_help=True)
+    group.registered_commands = list(app.registered_commands)
+    group.command("validate")(_validate_command(metric_names, param_bounds))
+    root.add_typer(group, name="experiments")

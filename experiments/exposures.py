@@ -17,9 +17,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
-import pyarrow.parquet as pq  # type: ignore[import-untyped]
+import pyarrow.parquet as pq
 
+from shoplab.core.atomic import atomic_path
 from shoplab.core.contract import TABLES, arrow_schema, polars_schema
+from shoplab.core.errors import InputError
+from shoplab.core.exposures import first_exposures_sql
 from shoplab.core.paths import exposures_dir
 
 __all__ = ["first_exposures", "log_exposures", "read_exposures"]
@@ -30,18 +33,18 @@ _COLUMNS = TABLES["exposures"].column_names
 def _checked(df: pl.DataFrame) -> pl.DataFrame:
     missing = [c for c in _COLUMNS if c not in df.columns]
     if missing:
-        raise ValueError(f"exposures columns == {df.columns}, must include {missing}.")
+        raise InputError(f"exposures columns == {df.columns}, must include {missing}.")
     out = df.select(_COLUMNS)
     try:
         out = out.cast(polars_schema("exposures"))
     except pl.exceptions.PolarsError as exc:
-        raise ValueError(
+        raise InputError(
             f"exposures schema == {dict(df.select(_COLUMNS).schema)}, must cast to "
             f"{dict(polars_schema('exposures'))}: {exc}"
         ) from exc
     nulls = {c: n for c, n in zip(_COLUMNS, out.null_count().row(0), strict=True) if n}
     if nulls:
-        raise ValueError(f"exposures null counts == {nulls}, must be 0 (no column is nullable).")
+        raise InputError(f"exposures null counts == {nulls}, must be 0 (no column is nullable).")
     return out
 
 
@@ -52,7 +55,7 @@ def log_exposures(df: pl.DataFrame, root: Path | None = None) -> Path | None:
     file written, or None for an empty frame.
 
     Raises:
-        ValueError: a column is missing, has the wrong type or holds nulls (nothing is written).
+        InputError: a column is missing, has the wrong type or holds nulls (nothing is written).
     """
     out = _checked(df)
     if out.height == 0:
@@ -61,9 +64,8 @@ def log_exposures(df: pl.DataFrame, root: Path | None = None) -> Path | None:
     folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     name = f"exp-{stamp}-{os.getpid()}-{uuid.uuid4().hex}.parquet"
-    tmp = folder / f".{name}.tmp"
-    pq.write_table(out.to_arrow().cast(arrow_schema("exposures")), tmp)
-    os.replace(tmp, folder / name)
+    with atomic_path(folder / name) as tmp:
+        pq.write_table(out.to_arrow().cast(arrow_schema("exposures")), tmp)
     return folder / name
 
 
@@ -95,16 +97,11 @@ def first_exposures(experiment: str | None = None, root: Path | None = None) -> 
     pattern = _glob(root)
     if pattern is None:
         return pl.DataFrame(schema=schema)
-    where = "WHERE experiment = $experiment" if experiment is not None else ""
+    where = "experiment = $experiment" if experiment is not None else ""
+    first = first_exposures_sql("read_parquet($pattern)", where)  # the rule analysis uses too
     sql = f"""
-        SELECT experiment,
-               first(variant ORDER BY ts, variant) AS variant,
-               unit_id,
-               min(ts) AS ts,
-               count(DISTINCT variant) AS n_variants
-        FROM read_parquet($pattern)
-        {where}
-        GROUP BY experiment, unit_id
+        SELECT experiment, variant, unit_id, first_ts AS ts, n_variants
+        FROM ({first})
         ORDER BY experiment, unit_id
     """
     params: dict[str, object] = {"pattern": pattern}

@@ -33,6 +33,10 @@ from typing import Final, Literal
 
 import numpy as np
 import numpy.typing as npt
+import polars as pl
+import pyarrow as pa
+
+from shoplab.core.errors import InputError
 
 __all__ = [
     "BUCKETS",
@@ -197,13 +201,13 @@ class IdDigits:
         digits: (width, n) uint32, ``digits[k]`` = the k-th decimal digit from the right, as the
             ASCII code unit (0x30..0x39), width = digits of the largest ``|id|`` (at most 19);
             positions at or beyond an id's length are unused.
-        length: (n,) number of digits of ``|id|`` (1 for 0).
+        length: (n,) number of digits of ``|id|`` (1 for 0), or of code units of a string id.
         negative: (n,) whether the id is negative (its string starts with "-").
         min_length: smallest length in the chunk: positions below it need no mask.
     """
 
     digits: U32
-    length: npt.NDArray[np.int8]
+    length: npt.NDArray[np.int8] | npt.NDArray[np.int16]
     negative: npt.NDArray[np.bool_]
     min_length: int
 
@@ -233,6 +237,49 @@ class IdDigits:
         digits += np.uint32(_ZERO)
         min_length = int(length.min()) if n else width
         return cls(digits, length, negative, min_length)
+
+
+    @classmethod
+    def from_strings(cls, values: pl.Series) -> IdDigits:
+        """Code units of string ids (device or anonymous ids), right-aligned like decimal digits.
+
+        ``digits[k]`` is the k-th UTF-16 code unit from the right, so :func:`_fnv_ids` hashes a
+        string id exactly as it hashes the decimal string of an Int64 id. ASCII ids (all device
+        ids, UUIDs and hex tokens) are read straight from the Arrow byte buffer, one array step
+        per character position; ids with non-ASCII characters are converted one by one to UTF-16
+        code units (the JS SDK's ``charCodeAt``), a path that only exotic ids take.
+
+        Example:
+            >>> d = IdDigits.from_strings(pl.Series(["ab", "c"]))
+            >>> d.digits[:, 0].tolist(), d.length.tolist()
+            ([98, 97], [2, 1])
+        """
+        arr = pa.chunked_array(values.to_arrow()).cast(pa.large_string()).combine_chunks()
+        n = len(arr)
+        bufs = arr.buffers()
+        offsets = np.frombuffer(bufs[1], dtype=np.int64)[arr.offset : arr.offset + n + 1]
+        data = (
+            np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None and n
+            else np.zeros(1, dtype=np.uint8)
+        )
+        length = np.diff(offsets)
+        high = np.concatenate(([0], np.cumsum(data >= 0x80, dtype=np.int64)))
+        exotic = np.flatnonzero(high[offsets[1:]] - high[offsets[:-1]])
+        units = {int(i): _code_units(str(values[int(i)])) for i in exotic}  # rare: non-ASCII ids
+        if units:
+            length = length.copy()
+            length[exotic] = [len(u) for u in units.values()]
+        width = max(int(length.max()) if n else 0, 1)
+        digits = np.zeros((width, n), dtype=np.uint32)
+        ends = offsets[1:] - 1
+        for k in range(width):
+            valid = length > k
+            digits[k] = np.where(valid, data[np.where(valid, ends - k, 0)], 0)
+        for i, u in units.items():
+            digits[:, i] = 0
+            digits[: len(u), i] = np.asarray(u, dtype=np.uint32)[::-1]
+        min_length = int(length.min()) if n else width
+        return cls(digits, length.astype(np.int16), np.zeros(n, dtype=bool), min_length)
 
 
 def _fnv_ids(state: U32, d: IdDigits) -> U32:
@@ -295,8 +342,10 @@ def _fnv_of_decimal(h: U32) -> U32:
 def gb_hash_ids(
     seed: str, ids: IdDigits | npt.NDArray[np.int64], version: HashVersion = 2
 ) -> npt.NDArray[np.uint32]:
-    """Vectorized GrowthBook hash of Int64 ids as integers: bucket in [0, 10000) for v2,
-    [0, 1000) for v1 (divide by 10,000 or 1,000 for :func:`gb_hash`'s float).
+    """Vectorized GrowthBook hash of Int64 ids, as integers.
+
+    A bucket in [0, 10000) for v2, [0, 1000) for v1 (divide by 10,000 or 1,000 for
+    :func:`gb_hash`'s float).
 
     Example:
         >>> ids = np.array([1, -7, 123456789], dtype=np.int64)
@@ -316,4 +365,4 @@ def gb_hash_ids(
             state ^= np.uint32(unit)
             state *= prime
         return state % np.uint32(1_000)
-    raise ValueError(f"hash_version == {version!r}, must be 1 or 2.")
+    raise InputError(f"hash_version == {version!r}, must be 1 or 2.")

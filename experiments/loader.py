@@ -1,24 +1,28 @@
 """Reading configs: a directory of experiment YAML files plus ``layers.yaml``.
 
-The directory is, in order: the ``dir`` argument, ``$SHOPLAB_EXPERIMENTS``, the package's
-``experiments/configs``. Every ``*.yaml`` except ``layers.yaml`` is one experiment whose ``key``
-equals its file name. Per-request assignment reads the set through :func:`current_layout`, which
-caches it and re-checks file modification times at most once a second (a ``stat`` per file costs
-~1 µs, a tenth of the per-request budget), so an edited config is served within a second.
+The directory is, in order: the ``dir`` argument, ``$SHOPLAB_EXPERIMENTS`` (the ``experiments``
+field of :func:`shoplab.core.settings.settings`), the package's ``experiments/configs``. Every
+``*.yaml`` except ``layers.yaml`` is one experiment whose ``key`` equals its file name.
+Per-request assignment reads the set through :func:`current_layout`, which caches it and
+re-checks file modification times at most once a second (a ``stat`` per file costs ~1 µs, a tenth
+of the per-request budget), so an edited config is served within a second.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
-import yaml  # type: ignore[import-untyped]
-from pydantic import ValidationError
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from shoplab.core.settings import ENV_PREFIX, settings
 from shoplab.experiments.errors import ConfigError, Problem
 from shoplab.experiments.layout import Layout
 from shoplab.experiments.models import Experiment, LayerSet, cross_field_problems
@@ -38,25 +42,85 @@ __all__ = [
 LAYERS_FILE = "layers.yaml"
 DEFAULT_DIR = Path(__file__).parent / "configs"
 _RECHECK_S = 1.0
+_ENV_NAME = f"{ENV_PREFIX}EXPERIMENTS"
+"""The variable behind ``settings().experiments``: read raw only as the per-request cache key."""
 
 
 def config_dir(dir: str | os.PathLike[str] | None = None) -> Path:
     """The experiment config directory (argument > ``$SHOPLAB_EXPERIMENTS`` > package default)."""
     if dir is not None:
         return Path(dir).expanduser().resolve()
-    env = os.environ.get("SHOPLAB_EXPERIMENTS")
-    return Path(env).expanduser().resolve() if env else DEFAULT_DIR
+    configured = settings().experiments
+    if configured is None or configured == Path():  # unset, or set empty (pydantic reads ".")
+        return DEFAULT_DIR
+    return configured.expanduser().resolve()
+
+
+def _field_names(model: type[BaseModel]) -> frozenset[str]:
+    """Every field name of ``model`` and of the models nested in it: the keys a config may use."""
+    seen: set[type[BaseModel]] = set()
+    names: set[str] = set()
+    todo = [model]
+    while todo:
+        m = todo.pop()
+        if m in seen:
+            continue
+        seen.add(m)
+        for name, info in m.model_fields.items():
+            names.add(info.alias or name)
+            todo.extend(_nested_models(info.annotation))
+    return frozenset(names)
+
+
+def _nested_models(annotation: Any) -> Iterator[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield annotation
+    for arg in get_args(annotation):
+        yield from _nested_models(arg)
+
+
+def _unknown_key_rule(key: object, known: frozenset[str]) -> str:
+    """``trafic`` → "..., did you mean 'traffic'?": a misspelt key is the usual cause."""
+    close = difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.6)
+    hint = f", did you mean {close[0]!r}?" if close else " (unknown key)."
+    return f"Extra inputs are not permitted{hint}"
 
 
 def _pydantic_problems(
-    file: str, err: ValidationError, *, cross_field_reported: bool = False
+    file: str,
+    err: ValidationError,
+    *,
+    cross_field_reported: bool = False,
+    model: type[BaseModel] | None = None,
 ) -> Iterator[Problem]:
+    known = _field_names(model) if model is not None else frozenset()
     for e in err.errors():
         if cross_field_reported and not e["loc"] and e["type"] == "value_error":
             continue  # a cross-field rule: reported from the raw document (cross_field_problems)
         loc = ".".join(str(x) for x in e["loc"]) or "(file)"
         msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden" and known and e["loc"]:
+            msg = _unknown_key_rule(e["loc"][-1], known)
         yield Problem(file, loc, e.get("input"), f"{msg} [{e['type']}]")
+
+
+def _yaml_problem(path: Path, exc: yaml.YAMLError) -> Problem:
+    """A YAML syntax error as ``file: (file) == 'the line': ... at line L, column C: problem``.
+
+    Line and column are 1-based, as editors show them. PyYAML's own text names the file twice
+    over four lines; the problem, where it was noticed and where the broken construct opened are
+    what the user needs.
+    """
+    mark = getattr(exc, "problem_mark", None)
+    if not isinstance(exc, yaml.MarkedYAMLError) or mark is None:
+        return Problem(path.name, "(file)", None, f"is not valid YAML: {exc}")
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    text = lines[mark.line] if mark.line < len(lines) else ""
+    rule = f"is not valid YAML at line {mark.line + 1}, column {mark.column + 1}: {exc.problem}"
+    ctx = exc.context_mark
+    if exc.context and ctx is not None and (ctx.line, ctx.column) != (mark.line, mark.column):
+        rule += f" ({exc.context} at line {ctx.line + 1}, column {ctx.column + 1})"
+    return Problem(path.name, "(file)", text, rule + ".")
 
 
 def _read_yaml(path: Path) -> tuple[Any, Problem | None]:
@@ -64,7 +128,7 @@ def _read_yaml(path: Path) -> tuple[Any, Problem | None]:
         with path.open(encoding="utf-8") as fh:
             return yaml.safe_load(fh), None
     except yaml.YAMLError as exc:
-        return None, Problem(path.name, "(file)", None, f"is not valid YAML: {exc}")
+        return None, _yaml_problem(path, exc)
 
 
 @dataclass(frozen=True)
@@ -101,7 +165,7 @@ def read_configs(dir: str | os.PathLike[str] | None = None) -> RawConfigs:
             try:
                 layers = LayerSet.model_validate(doc)
             except ValidationError as exc:
-                problems.extend(_pydantic_problems(LAYERS_FILE, exc))
+                problems.extend(_pydantic_problems(LAYERS_FILE, exc, model=LayerSet))
     for path in sorted(root.glob("*.yaml")):
         if path.name == LAYERS_FILE:
             continue
@@ -116,7 +180,9 @@ def read_configs(dir: str | os.PathLike[str] | None = None) -> RawConfigs:
         try:
             exp = Experiment.model_validate(doc)
         except ValidationError as exc:
-            problems.extend(_pydantic_problems(path.name, exc, cross_field_reported=True))
+            problems.extend(
+                _pydantic_problems(path.name, exc, cross_field_reported=True, model=Experiment)
+            )
             problems.extend(
                 Problem(path.name, f, v, r) for f, v, r in cross_field_problems(doc)
             )
@@ -186,8 +252,9 @@ def _fingerprint(root: Path) -> tuple[tuple[str, int, int], ...]:
 
 def current_layout(dir: str | os.PathLike[str] | None = None) -> Layout:
     """The cached :class:`Layout` of the config directory (reloaded when a file changes)."""
-    # keyed on the raw argument / env value: Path.resolve() alone costs ~5 µs per request
-    raw = dir if dir is not None else os.environ.get("SHOPLAB_EXPERIMENTS")
+    # keyed on the raw argument / env value: Path.resolve() alone costs ~5 µs per request, and
+    # settings() sorts the environment; what the value means is config_dir's (settings) rule
+    raw = dir if dir is not None else os.environ.get(_ENV_NAME)
     now = time.monotonic()
     hit = _cache.get(raw)
     if hit is not None and now - hit[0] < _RECHECK_S:

@@ -27,6 +27,9 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from shoplab.core.errors import InputError
+from shoplab.core.timeparse import parse_instant
 from shoplab.experiments.hashing import BUCKETS
 
 __all__ = [
@@ -83,8 +86,10 @@ class Variant(_Strict):
 
 
 class Targeting(_Strict):
-    """Who is eligible. An empty list means everyone; a unit missing a targeted attribute is not
-    eligible (fail closed: an experiment never reaches users it did not ask for).
+    """Who is eligible.
+
+    An empty list means everyone; a unit missing a targeted attribute is not eligible (fail
+    closed: an experiment never reaches users it did not ask for).
 
     Attributes:
         countries: allowed ``country`` values (schema.COUNTRIES codes).
@@ -205,14 +210,16 @@ class Experiment(_Strict):
 
 
 def _as_datetime(value: object) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value)
-        except ValueError:
-            return None
-    return None
+    """``start`` / ``end`` of a raw document as an instant; None when the field rules reject it.
+
+    The field validators report a bad or naive value; here it only disables the cross-field check.
+    """
+    if not isinstance(value, datetime | str):
+        return None
+    try:
+        return parse_instant(value, "start|end", bare_date="start_of_day")
+    except InputError:
+        return None
 
 
 def cross_field_problems(doc: Mapping[str, Any]) -> list[tuple[str, object, str]]:
@@ -248,15 +255,18 @@ def cross_field_problems(doc: Mapping[str, Any]) -> list[tuple[str, object, str]
                         (f"allowlist.{unit}", variant, f"must be one of the variant keys {keys}.")
                     )
     start, end = _as_datetime(doc.get("start")), _as_datetime(doc.get("end"))
-    if start is not None and end is not None and (start.tzinfo is None) == (end.tzinfo is None):
+    if start is not None and end is not None:
         if end <= start:
             out.append(("end", doc.get("end"), f"must be after start == {doc.get('start')}."))
     return out
 
 
 class Layer(_Strict):
-    """One layer: 10,000 buckets hashed with its own salt, shared by mutually exclusive
-    experiments (one per ranking stage: recall, prerank, rank, mix; or user-defined)."""
+    """One layer: 10,000 buckets hashed with its own salt.
+
+    Shared by mutually exclusive experiments (one per ranking stage: recall, prerank, rank, mix;
+    or user-defined).
+    """
 
     name: Key
     salt: str | None = None
@@ -269,10 +279,12 @@ class Layer(_Strict):
 
 
 class Holdout(_Strict):
-    """The global holdout: a share of units, hashed with its own salt, that gets no experiment
-    in any layer. It is logged as an experiment of its own (``key``) with variants ``holdout``
-    (control, served the baseline) and ``in_experiments`` (everyone else) so that the cumulative
-    effect of all experiments can be read off a scorecard."""
+    """The global holdout: a share of units, hashed with its own salt.
+
+    It gets no experiment in any layer. It is logged as an experiment of its own (``key``) with
+    variants ``holdout`` (control, served the baseline) and ``in_experiments`` (everyone else) so
+    that the cumulative effect of all experiments can be read off a scorecard.
+    """
 
     key: Key = "global_holdout"
     share: Annotated[float, Field(ge=0.0, lt=1.0)]
@@ -289,8 +301,11 @@ class Holdout(_Strict):
         return _require_utc(value)
 
     def as_experiment(self, start: datetime, end: datetime) -> Experiment:
-        """The holdout as an experiment for analysis: variants ``holdout`` (control, weight =
-        share) and ``in_experiments`` (1 - share), so SRM and effects read like any test."""
+        """Return the holdout as an experiment for analysis.
+
+        Variants ``holdout`` (control, weight = share) and ``in_experiments`` (1 - share), so SRM
+        and effects read like any test.
+        """
         return Experiment(
             key=self.key,
             layer="holdout",

@@ -1,5 +1,6 @@
-"""The per-request assignment plan: one stretch of time's running experiments, compiled for
-:func:`experiments.assign`.
+"""The per-request assignment plan: one stretch of time's running experiments, compiled.
+
+What :func:`experiments.assign` reads.
 
 Why a plan: ``assign`` answers every ranking request, in CPython, where each interpreter
 operation costs ~20 ns. A request needs up to 1 + 2 × layers v2 hashes (the holdout, each layer's
@@ -38,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 import numpy as np
+
 from shoplab.experiments.hashing import (
     BUCKETS,
     FNV_OFFSET,
@@ -70,9 +72,11 @@ _TAIL4: Final = tuple(b"%04d" % lo for lo in range(_HEAD_DIV))
 
 @functools.cache
 def _heads4() -> array.array[int]:
-    """FNV-1a state after ``str(hi)`` for every ``hi`` ≤ 2**32 // 10**4 (entry 0: the offset
-    basis). Built once per process, vectorized (~70 ms); an ``array('I')`` (1.7 MB) rather than a
-    list (17 MB of int objects), since indexing it is as fast."""
+    """FNV-1a state after ``str(hi)`` for every ``hi`` ≤ 2**32 // 10**4.
+
+    Entry 0: the offset basis. Built once per process, vectorized (~70 ms); an ``array('I')``
+    (1.7 MB) rather than a list (17 MB of int objects), since indexing it is as fast.
+    """
     his = np.arange((2**32 - 1) // _HEAD_DIV + 1, dtype=np.uint32)
     states = _fnv_of_decimal(his)
     states[0] = FNV_OFFSET

@@ -1,5 +1,4 @@
-"""What assignment answers: one :class:`LayerAssignment` per layer, gathered in an
-:class:`Assignment`.
+"""What assignment answers: one :class:`LayerAssignment` per layer, in an :class:`Assignment`.
 
 Both are NamedTuples: immutable (a cached answer can be handed to many requests), cheap to build
 (~0.2 µs, against ~2 µs for a pydantic model: ``assign`` answers every ranking request) and
@@ -11,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from shoplab.experiments.errors import UnknownLayerError
 from shoplab.experiments.models import ParamValue
 
 __all__ = ["Assignment", "LayerAssignment"]
@@ -34,14 +34,17 @@ class Assignment(NamedTuple):
     layers: tuple[LayerAssignment, ...]
 
     def __getitem__(self, layer: str | int) -> Any:  # type: ignore[override]
-        """``a["rank"]`` is the rank layer's :class:`LayerAssignment`; ints and slices index the
-        tuple as usual."""
+        """``a["rank"]`` is the rank layer's :class:`LayerAssignment`.
+
+        Ints and slices index the tuple as usual.
+        """
         if not isinstance(layer, str):
             return tuple.__getitem__(self, layer)
         for la in self.layers:
             if la.layer == layer:
                 return la
-        raise KeyError(f"layer == {layer!r}, must be one of {[la.layer for la in self.layers]}.")
+        known = [la.layer for la in self.layers]
+        raise UnknownLayerError(f"layer == {layer!r}, must be one of {known}.")
 
     @property
     def params(self) -> dict[str, ParamValue]:

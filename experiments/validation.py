@@ -2,13 +2,18 @@
 
 File rules (:mod:`experiments.models`): types, unknown fields, weights summing to 1, end after
 start, UTC datetimes, one of buckets / traffic, allowlisted variants exist, key = file name.
-Params named like a simulator stage parameter (``recall_size``, ``mix_video_share`` …) must be
-numbers within ``shoplab.simulator.params.PARAM_BOUNDS``, so a bad value fails here and not on
+Params named like a stage parameter of the serving system (``recall_size``,
+``mix_video_share`` …) must be numbers within its bounds, so a bad value fails here and not on
 day 8 of a simulation. Targeting values must be countries and platforms of the event-log
 contract (``shoplab.core.contract``).
 Set rules (:mod:`experiments.layout`): known layer, a range for every experiment, no overlapping
 ranges in a layer while both run, no unit allowlisted twice in a layer. Catalog rule: every metric
-name is in the analysis engine's catalog (``analysis.metrics.metric_names``).
+name is in the analysis catalog.
+
+The metric catalog and the parameter bounds belong to the layers that define them (analysis, the
+simulator), which this layer must not import: the caller passes them (``metrics=``,
+``param_bounds=``; the ``shoplab experiments validate`` command and the demo do). A check whose
+input is not given is skipped, and the report says so (``ValidationReport.skipped``).
 
 Lock rule: the last validated set of *running* experiments is stored in
 ``$SHOPLAB_DATA/experiments/lock.json`` (written after a validation with no problem). A running
@@ -24,23 +29,37 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from shoplab.core.atomic import atomic_write_text
+from shoplab.core.contract import COUNTRIES, PLATFORMS
 from shoplab.experiments.allocation import place
 from shoplab.experiments.errors import Problem
 from shoplab.experiments.layout import set_problems, unknown_layer
 from shoplab.experiments.loader import LAYERS_FILE, RawConfigs, read_configs
 from shoplab.experiments.models import Experiment, LayerSet
 
-from shoplab.core.contract import COUNTRIES, PLATFORMS
-
-__all__ = ["ValidationReport", "default_lock_path", "validate", "validate_all"]
+__all__ = [
+    "SKIPPED_METRICS",
+    "SKIPPED_PARAMS",
+    "ParamBounds",
+    "ValidationReport",
+    "default_lock_path",
+    "validate",
+    "validate_all",
+]
 
 LOCK_VERSION = 1
+
+ParamBounds = Mapping[str, tuple[float, float]]
+"""Stage parameter name -> inclusive ``(low, high)`` a variant's value must lie in."""
+
+SKIPPED_METRICS = "metric names: no metric catalog given (metrics=None)"
+SKIPPED_PARAMS = "stage parameter bounds: none given (param_bounds=None)"
 
 
 def default_lock_path() -> Path:
@@ -52,7 +71,11 @@ def default_lock_path() -> Path:
 
 @dataclass(frozen=True)
 class ValidationReport:
-    """What validation found: all problems, and whether the lock was (re)written."""
+    """What validation found: all problems, whether the lock was (re)written, what was not checked.
+
+    ``skipped`` names each check left out because its input was not given (an empty tuple: every
+    rule was checked), so "OK" never silently means "OK, except the metric names".
+    """
 
     dir: Path
     experiments: int
@@ -60,34 +83,12 @@ class ValidationReport:
     problems: tuple[Problem, ...]
     lock_path: Path
     lock_written: bool
+    skipped: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
         """No problem found."""
         return not self.problems
-
-
-def _catalog(metrics: Iterable[str] | None) -> tuple[frozenset[str] | None, Problem | None]:
-    if metrics is not None:
-        return frozenset(metrics), None
-    try:
-        from shoplab.analysis.metrics import (
-            metric_names,  # lazy: analysis imports DuckDB and statsmodels
-        )
-    except ImportError as exc:
-        return None, Problem(
-            "(catalog)", "analysis.metrics.metric_names", None,
-            f"must be importable to check metric names: {exc}",
-        )
-    return metric_names(), None
-
-
-def _param_bounds() -> dict[str, tuple[float, float]]:
-    try:
-        from shoplab.simulator.params import PARAM_BOUNDS
-    except ImportError:  # the simulator is optional for a serving-only install
-        return {}
-    return dict(PARAM_BOUNDS)
 
 
 def _raw_metric_names(metrics: object) -> list[tuple[str, object]]:
@@ -195,9 +196,7 @@ def _targeting_problems(file: str, e: Experiment) -> list[Problem]:
     return out
 
 
-def _param_problems(
-    file: str, e: Experiment, bounds: dict[str, tuple[float, float]]
-) -> list[Problem]:
+def _param_problems(file: str, e: Experiment, bounds: ParamBounds) -> list[Problem]:
     out = []
     for i, v in enumerate(e.variants):
         for name, param in v.params.items():
@@ -208,7 +207,7 @@ def _param_problems(
                 out.append(Problem(
                     file, f"variants[{i}].params.{name}", param,
                     f"must be a number within [{lo:g}, {hi:g}] (a stage parameter the "
-                    "simulator serves: shoplab.simulator.params.PARAM_BOUNDS).",
+                    "serving system bounds).",
                 ))
     return out
 
@@ -237,16 +236,15 @@ def _write_lock(path: Path, cfg: RawConfigs, running: dict[str, dict[str, Any]])
         "holdout": {"key": h.key, "salt": h.salt, "share": h.share} if h else None,
         "experiments": running,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)  # atomic: a concurrent reader sees the old or the new lock
+    # atomic: a concurrent reader sees the old or the new lock
+    atomic_write_text(path, json.dumps(doc, indent=2, sort_keys=True))
 
 
 def validate(
     dir: str | os.PathLike[str] | None = None,
     *,
     metrics: Iterable[str] | None = None,
+    param_bounds: ParamBounds | None = None,
     lock_path: Path | None = None,
     write_lock: bool = True,
 ) -> ValidationReport:
@@ -254,17 +252,23 @@ def validate(
 
     Args:
         dir: the config directory (default: ``$SHOPLAB_EXPERIMENTS`` or the package's).
-        metrics: metric catalog to check against (default: ``analysis.metrics.metric_names()``).
+        metrics: the metric catalog to check metric names against (the integration layer passes
+            ``analysis.metrics.metric_names()``); None skips that check.
+        param_bounds: bounds of the stage parameters a variant may set (the integration layer
+            passes ``shoplab.simulator.params.PARAM_BOUNDS``); None skips that check.
         lock_path: the lock of running experiments (default: :func:`default_lock_path`).
         write_lock: update the lock when no problem is found.
     """
     cfg = read_configs(dir)
     problems = list(cfg.problems)
     lock_path = lock_path or default_lock_path()
-    catalog, catalog_problem = _catalog(metrics)
-    if catalog_problem:
-        problems.append(catalog_problem)
-    bounds = _param_bounds()
+    catalog = frozenset(metrics) if metrics is not None else None
+    bounds: ParamBounds = param_bounds if param_bounds is not None else {}
+    skipped = tuple(
+        why
+        for why, given in ((SKIPPED_METRICS, catalog), (SKIPPED_PARAMS, param_bounds))
+        if given is None
+    )
     for key, e in cfg.experiments.items():
         file = cfg.files[key]
         if catalog is not None:
@@ -292,16 +296,22 @@ def validate(
     if written:
         _write_lock(lock_path, cfg, running)
     return ValidationReport(
-        cfg.dir, len(cfg.experiments), len(running), tuple(problems), lock_path, written
+        cfg.dir, len(cfg.experiments), len(running), tuple(problems), lock_path, written, skipped
     )
 
 
-def validate_all(dir: str | os.PathLike[str] | None = None) -> dict[str, Experiment]:
+def validate_all(
+    dir: str | os.PathLike[str] | None = None,
+    *,
+    metrics: Iterable[str] | None = None,
+    param_bounds: ParamBounds | None = None,
+) -> dict[str, Experiment]:
     """Validate (updating the lock) and return the experiments that can have exposures.
 
     What a pipeline runs before simulating or analyzing: every running or stopped experiment by
     key, plus the global holdout as an experiment (see :func:`experiments.load_experiments`).
-    Drafts are validated but left out: they have no exposures to analyze.
+    Drafts are validated but left out: they have no exposures to analyze. ``metrics`` and
+    ``param_bounds`` are as in :func:`validate` (None skips that check).
 
     Raises:
         ConfigError: listing every problem, as ``shoplab experiments validate`` prints them.
@@ -309,7 +319,7 @@ def validate_all(dir: str | os.PathLike[str] | None = None) -> dict[str, Experim
     from shoplab.experiments.errors import ConfigError
     from shoplab.experiments.loader import load_experiments
 
-    report = validate(dir)
+    report = validate(dir, metrics=metrics, param_bounds=param_bounds)
     if not report.ok:
         raise ConfigError(list(report.problems))
     return {k: e for k, e in load_experiments(dir).items() if e.status != "draft"}

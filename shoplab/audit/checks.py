@@ -21,9 +21,11 @@ from shoplab.analysis.sequential import confidence_sequence_halfwidth
 from shoplab.analysis.srm import srm_test
 from shoplab.analysis.stats import Effect
 from shoplab.audit.results import AaCheck, CoverageCheck, CupedCheck, SequentialCheck, SrmCheck
+from shoplab.core.errors import DataError
 
 __all__ = [
     "aa_checks",
+    "acceptance_band",
     "binomial_ci",
     "coverage_checks",
     "cuped_checks",
@@ -39,27 +41,65 @@ def binomial_ci(successes: int, trials: int, level: float = 0.95) -> tuple[float
     return float(ci.low), float(ci.high)
 
 
-def _in(x: float, band: tuple[float, float]) -> bool:
-    return band[0] <= x <= band[1]
+def acceptance_band(nominal: float, trials: int, band_alpha: float) -> tuple[float, float]:
+    """Rates ``k / trials`` that an exact binomial test of ``nominal`` does not reject.
+
+    Equal-tailed at ``band_alpha``: ``k`` passes while ``P(X <= k) > band_alpha / 2`` and
+    ``P(X >= k) > band_alpha / 2`` under Binomial(trials, nominal). Why not a fixed band: the
+    Monte Carlo error of a rate shrinks as 1/sqrt(trials), so a fixed [3.5 %, 6.5 %] fails a
+    correct method at 300 replications about one time in ten per metric.
+
+    Example:
+        >>> acceptance_band(0.05, 1_000, 0.01)
+        (0.033, 0.069)
+        >>> lo, hi = acceptance_band(0.05, 300, 0.01); bool(lo < 0.033 and hi > 0.068)
+        True
+    """
+    k = np.arange(trials + 1)
+    below = sps.binom.cdf(k, trials, nominal)  # P(X <= k)
+    above = sps.binom.sf(k - 1, trials, nominal)  # P(X >= k)
+    ok = np.flatnonzero((below > band_alpha / 2) & (above > band_alpha / 2))
+    return float(ok[0] / trials), float(ok[-1] / trials)
+
+
+def _band(
+    nominal: float, trials: int, band_alpha: float, fixed: tuple[float, float] | None
+) -> tuple[float, float]:
+    return fixed if fixed is not None else acceptance_band(nominal, trials, band_alpha)
 
 
 def aa_checks(
-    effects: Mapping[bool, Mapping[str, Effect]], alpha: float, band: tuple[float, float]
+    effects: Mapping[bool, Mapping[str, Effect]],
+    alpha: float,
+    band_alpha: float = 0.01,
+    fixed_band: tuple[float, float] | None = None,
 ) -> tuple[AaCheck, ...]:
-    """False-positive rates per metric, with and without CUPED (``effects[cuped][metric]``)."""
+    """False-positive rates per metric, with and without CUPED (``effects[cuped][metric]``).
+
+    An undefined p-value (NaN: a replication with no buyers in an arm) counts as no rejection,
+    so the rate's denominator is every replication. The pass band is ``acceptance_band(alpha,
+    replications, band_alpha)`` unless ``fixed_band`` is given.
+    """
     out = []
     for cuped, by_metric in effects.items():
         for metric, e in by_metric.items():
             p = np.asarray(e.pvalue)
-            hits = int((p < alpha).sum())
+            hits = int((np.nan_to_num(p, nan=1.0) < alpha).sum())
             lo, hi = binomial_ci(hits, p.size)
             rate = hits / p.size
-            out.append(AaCheck(metric, cuped, p.size, rate, lo, hi, _in(rate, band)))
+            blo, bhi = _band(alpha, p.size, band_alpha, fixed_band)
+            out.append(
+                AaCheck(metric, cuped, p.size, rate, lo, hi, blo <= rate <= bhi, blo, bhi)
+            )
     return tuple(out)
 
 
 def coverage_checks(
-    effects: Mapping[str, Effect], lift: float, alpha: float, band: tuple[float, float]
+    effects: Mapping[str, Effect],
+    lift: float,
+    alpha: float,
+    band_alpha: float = 0.01,
+    fixed_band: tuple[float, float] | None = None,
 ) -> tuple[CoverageCheck, ...]:
     """Coverage of the injected relative effect ``lift`` and power, per metric."""
     out = []
@@ -67,6 +107,7 @@ def coverage_checks(
         covered = (np.asarray(e.rel_ci_lower) <= lift) & (lift <= np.asarray(e.rel_ci_upper))
         k, n = int(covered.sum()), covered.size
         lo, hi = binomial_ci(k, n)
+        blo, bhi = _band(1.0 - alpha, n, band_alpha, fixed_band)
         out.append(
             CoverageCheck(
                 metric=metric,
@@ -77,7 +118,9 @@ def coverage_checks(
                 ci_upper=hi,
                 mean_rel_effect=float(np.mean(e.rel_effect)),
                 power=float((np.asarray(e.pvalue) < alpha).mean()),
-                passed=_in(k / n, band),
+                passed=blo <= k / n <= bhi,
+                band_lower=blo,
+                band_upper=bhi,
             )
         )
     return tuple(out)
@@ -116,6 +159,8 @@ def sequential_checks(
         looks: unit aggregates as of the end of each day (cumulative), in time order.
         final_ids: unit ids of the final table (sorted), the columns of ``assignments``.
         assignments: (R × N) assignment of the final units; a unit keeps its arm at every look.
+        metrics: the metrics to look at, each on its own.
+        alpha: the false-positive rate both the naive and the always-valid test are held to.
         tuning_n: N* of the confidence sequence, fixed before the first look (the planned size).
     """
     reps = assignments.shape[0]
@@ -126,7 +171,7 @@ def sequential_checks(
         ids = units.table.get_column("unit_id").to_numpy()
         cols = np.searchsorted(final_ids, ids)
         if not np.array_equal(final_ids[np.minimum(cols, final_ids.size - 1)], ids):
-            raise ValueError("a daily look holds units absent from the final table.")
+            raise DataError("a daily look holds units absent from the final table.")
         effects = analyze_assignments(
             units, assignments[:, cols], cuped=True, alpha=alpha, metrics=metrics
         )

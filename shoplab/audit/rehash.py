@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from shoplab.core.errors import InputError
 from shoplab.experiments import gb_hash_ids
 from shoplab.experiments.hashing import BUCKETS, IdDigits
 
@@ -29,7 +30,7 @@ def rehash_assignments(
     """(replications × units) matrix: 1 = treatment, 0 = control, one fresh salt per row.
 
     Raises:
-        ValueError: no units, fewer than one replication, or a share outside (0, 1).
+        InputError: no units, fewer than one replication, or a share outside (0, 1).
 
     Example:
         >>> a = rehash_assignments(np.arange(1, 10_001), 3, "doc")
@@ -38,11 +39,11 @@ def rehash_assignments(
     """
     ids = np.ascontiguousarray(unit_ids, dtype=np.int64)
     if ids.ndim != 1 or ids.size == 0:
-        raise ValueError(f"unit_ids.shape == {ids.shape}, must be (N,) with N >= 1.")
+        raise InputError(f"unit_ids.shape == {ids.shape}, must be (N,) with N >= 1.")
     if replications < 1:
-        raise ValueError(f"replications == {replications}, must be >= 1.")
+        raise InputError(f"replications == {replications}, must be >= 1.")
     if not 0.0 < treatment_share < 1.0:
-        raise ValueError(f"treatment_share == {treatment_share}, must be in (0, 1).")
+        raise InputError(f"treatment_share == {treatment_share}, must be in (0, 1).")
     cut = round((1.0 - treatment_share) * BUCKETS)  # buckets [cut, 10000) are treatment
     digits = IdDigits.from_ids(ids)
     out = np.empty((replications, ids.size), dtype=np.int8)

@@ -23,10 +23,11 @@ def _ok(passed: bool) -> str:
 
 
 def audit_rows(report: AuditReport) -> list[tuple[str, str, str, str, str]]:
-    """One (check, metric, measured, expected, result) row per figure: the single source of both
-    the terminal table and the Markdown."""
+    """One (check, metric, measured, expected, result) row per figure.
+
+    The single source of both the terminal table and the Markdown.
+    """
     s = report.settings
-    lo, hi = s.fpr_band
     rows: list[tuple[str, str, str, str, str]] = []
     for a in report.aa:
         rows.append(
@@ -34,11 +35,10 @@ def audit_rows(report: AuditReport) -> list[tuple[str, str, str, str, str]]:
                 f"A/A false-positive rate{' (CUPED)' if a.cuped else ''}",
                 a.metric,
                 f"{_pct(a.rate)} [{_pct(a.ci_lower)}, {_pct(a.ci_upper)}]",
-                f"{_pct(lo)} – {_pct(hi)}",
+                f"{_pct(a.band_lower)} – {_pct(a.band_upper)}",
                 _ok(a.passed),
             )
         )
-    clo, chi = s.coverage_band
     for c in report.coverage:
         rows.append(
             (
@@ -46,7 +46,7 @@ def audit_rows(report: AuditReport) -> list[tuple[str, str, str, str, str]]:
                 c.metric,
                 f"{_pct(c.coverage)} [{_pct(c.ci_lower)}, {_pct(c.ci_upper)}]; "
                 f"mean est. {_pct(c.mean_rel_effect)}; power {_pct(c.power)}",
-                f"{_pct(clo)} – {_pct(chi)}",
+                f"{_pct(c.band_lower)} – {_pct(c.band_upper)}",
                 _ok(c.passed),
             )
         )

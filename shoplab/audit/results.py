@@ -38,7 +38,9 @@ class AaCheck:
     Attributes:
         rate: share of replications with pvalue < alpha.
         ci_lower, ci_upper: 95 % Clopper–Pearson interval of that rate.
-        passed: ``rate`` inside the settings' ``fpr_band``.
+        passed: ``rate`` inside ``[band_lower, band_upper]``.
+        band_lower, band_upper: rates an exact binomial test of alpha over ``replications``
+            does not reject (``checks.acceptance_band``), or the settings' fixed band.
     """
 
     metric: str
@@ -48,6 +50,8 @@ class AaCheck:
     ci_lower: float
     ci_upper: float
     passed: bool
+    band_lower: float
+    band_upper: float
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,7 @@ class CoverageCheck:
         coverage: share of replications whose relative CI holds the true effect.
         mean_rel_effect: mean estimate over replications (≈ the true effect: no bias).
         power: share of replications with pvalue < alpha.
+        passed: ``coverage`` inside ``[band_lower, band_upper]`` (see :class:`AaCheck`).
     """
 
     metric: str
@@ -70,6 +75,8 @@ class CoverageCheck:
     mean_rel_effect: float
     power: float
     passed: bool
+    band_lower: float
+    band_upper: float
 
 
 @dataclass(frozen=True)

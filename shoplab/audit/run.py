@@ -32,7 +32,7 @@ from shoplab.audit.world import (
     window,
 )
 from shoplab.core.paths import data_root
-from shoplab.experiments import ExperimentPolicy
+from shoplab.simulator import ExperimentPolicy
 
 __all__ = ["COVERAGE_METRICS", "audit_dir", "run_audit"]
 
@@ -139,13 +139,13 @@ def run_audit(
             analyze_assignments(units, assign, cuped=c, alpha=s.alpha, metrics=AUDITED_METRICS)
             for c in (False, True)
         )
-        aa_res = aa_checks({False: plain, True: adjusted}, s.alpha, s.fpr_band)
+        aa_res = aa_checks({False: plain, True: adjusted}, s.alpha, s.band_alpha, s.fpr_band)
         cuped_res = cuped_checks(plain, adjusted, ["gmv_per_user", "ctr", "cvr"])
         step(f"coverage of a known +{s.lift:.0%} lift")
         lifted = analyze_assignments(
             units, assign, cuped=True, alpha=s.alpha, metrics=COVERAGE_METRICS, lift=s.lift
         )
-        cov_res = coverage_checks(lifted, s.lift, s.alpha, s.coverage_band)
+        cov_res = coverage_checks(lifted, s.lift, s.alpha, s.band_alpha, s.coverage_band)
         step(f"sequential: a look every day for {s.experiment_days} days")
         start, _ = window(s)
         looks = [

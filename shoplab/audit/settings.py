@@ -11,9 +11,13 @@ class AuditSettings(BaseModel):
     """Sizes, seeds and bands of the calibration audit.
 
     The defaults give ≈ 75k exposed units from 200k simulated users over 7 pre-period days and
-    14 experiment days (≈ 25 s of simulation on 2 cores), and 1,000 replications: the binomial
-    standard error of a 5 % rate is then 0.69 pp and of a 95 % coverage 0.69 pp, so the bands
-    [3.5 %, 6.5 %] and [93.5 %, 96.5 %] are ±2.2 standard errors.
+    14 experiment days (≈ 25 s of simulation on 2 cores), and 1,000 replications.
+
+    A check passes unless an exact binomial test of its nominal rate (alpha for a false-positive
+    rate, 1 − alpha for coverage) rejects at ``band_alpha`` over its replications: the pass band
+    follows from the number of replications, so 300 replications get a wider band than 1,000
+    and a FAIL always means the nominal rate is implausible. At 1,000 replications and
+    ``band_alpha`` 0.01 the band of a 5 % rate is [3.3 %, 6.9 %]; at 300, [2.0 %, 8.3 %].
 
     Attributes:
         users: simulated users (≈ 37 % are active, hence exposed, in a 14-day window).
@@ -29,7 +33,8 @@ class AuditSettings(BaseModel):
         srm_units: active units in the SRM check's exposure log (χ² of a 2 % drop grows as
             ≈ 1e-4 · N: 500k units give an expected χ² ≈ 51, p ≈ 1e-12).
         srm_drop: share of treatment exposures the broken logger drops.
-        fpr_band, coverage_band: pass bands of the A/A rate and of the interval coverage.
+        band_alpha: level of the two-sided exact binomial test that fails a check.
+        fpr_band, coverage_band: fixed pass bands overriding the binomial rule (None: derived).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -45,5 +50,6 @@ class AuditSettings(BaseModel):
     click_mult: float = Field(default=1.10, gt=0.0, le=3.0)
     srm_units: int = Field(default=500_000, ge=1_000)
     srm_drop: float = Field(default=0.02, gt=0.0, lt=1.0)
-    fpr_band: tuple[float, float] = (0.035, 0.065)
-    coverage_band: tuple[float, float] = (0.935, 0.965)
+    band_alpha: float = Field(default=0.01, gt=0.0, lt=0.5)
+    fpr_band: tuple[float, float] | None = None
+    coverage_band: tuple[float, float] | None = None

@@ -24,8 +24,8 @@ from pathlib import Path
 
 from shoplab.audit.settings import AuditSettings
 from shoplab.core.paths import using_data_root
-from shoplab.experiments import Experiment, ExperimentPolicy, Metrics, Variant
-from shoplab.simulator import SimulationReport, simulate
+from shoplab.experiments import Experiment, Metrics, Variant
+from shoplab.simulator import ExperimentPolicy, SimulationReport, simulate
 
 __all__ = [
     "AA_KEY",

@@ -6,8 +6,11 @@ search and feed served by recall → rank → mix, impressions with positions, c
 bias, orders with quantity, GMV and refunds. A ``Policy`` sets every stage's parameters per user
 and day, which is how experiments plug in.
 
-Names resolve lazily (PEP 562): ``experiments`` imports the ``Policy`` contract from here and
-must not pay for NumPy/pyarrow generation code it never runs.
+``ExperimentPolicy`` is that plug: the experiment configs as a ``Policy`` (the simulator owns the
+adapter, so the experiment layer never imports the simulator).
+
+Names resolve lazily (PEP 562): a caller that needs only the ``Policy`` contract must not pay for
+NumPy/pyarrow generation code it never runs.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from shoplab.core.lazy import lazy_exports
 
 __all__ = [
     "BASELINE",
+    "ExperimentPolicy",
     "Policy",
     "PolicyDecision",
     "SimulationReport",
@@ -28,6 +32,7 @@ __all__ = [
 
 _EXPORTS = {
     "BASELINE": "shoplab.simulator.policy",
+    "ExperimentPolicy": "shoplab.simulator.experiment_policy",
     "Policy": "shoplab.simulator.policy",
     "PolicyDecision": "shoplab.simulator.policy",
     "SimulationReport": "shoplab.simulator.run",
@@ -38,6 +43,7 @@ _EXPORTS = {
 
 if TYPE_CHECKING:  # pragma: no cover
     from shoplab.simulator.config import WorldConfig
+    from shoplab.simulator.experiment_policy import ExperimentPolicy
     from shoplab.simulator.policy import BASELINE, Policy, PolicyDecision
     from shoplab.simulator.run import SimulationReport, simulate, world_of
 

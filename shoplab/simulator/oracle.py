@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from shoplab.core.errors import InputError
 from shoplab.simulator.config import WorldConfig
 from shoplab.simulator.feedback import click_probability
 from shoplab.simulator.traffic import QUERY_TERMS
@@ -40,7 +41,7 @@ def true_click_probability(
         click_mult: per-impression ``click_mult`` of the policy; ``None`` = baseline (1.0).
 
     Raises:
-        ValueError: a column is missing, or an impression's request is not in ``requests``.
+        InputError: a column is missing, or an impression's request is not in ``requests``.
     """
     for name, frame, cols in (
         ("impressions", impressions, ("request_id", "user_id", "item_id", "position")),
@@ -48,7 +49,7 @@ def true_click_probability(
     ):
         missing = [c for c in cols if c not in frame.columns]
         if missing:
-            raise ValueError(f"{name}: column(s) {missing} missing, must have {list(cols)}.")
+            raise InputError(f"{name}: column(s) {missing} missing, must have {list(cols)}.")
     term_cat = pl.DataFrame(
         {
             "query": list(QUERY_TERMS),
@@ -62,15 +63,15 @@ def true_click_probability(
     )
     n_extra = joined.height - impressions.height
     if n_extra:
-        raise ValueError(f"requests: {n_extra} duplicate request_id rows, must be unique.")
+        raise InputError(f"requests: {n_extra} duplicate request_id rows, must be unique.")
     absent = impressions.select("request_id").join(req, on="request_id", how="anti").height
     if absent:
-        raise ValueError(
+        raise InputError(
             f"impressions: {absent} rows with a request_id not in requests, must all be present."
         )
     unknown = joined.filter(pl.col("query").is_not_null() & pl.col("query_cat").is_null())
     if unknown.height:
-        raise ValueError(
+        raise InputError(
             f"requests: query == {unknown['query'][0]!r}, must be one of the simulator's terms."
         )
     user = impressions["user_id"].to_numpy().astype(np.int64) - 1

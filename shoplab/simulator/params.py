@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from shoplab.core.contract import COUNTRIES, PLATFORMS, TABLES, TIMESTAMP, polars_schema
+from shoplab.core.errors import InputError
 from shoplab.simulator.policy import BASELINE, Policy, PolicyDecision
 from shoplab.simulator.world import DAY_US, World
 
@@ -61,17 +62,17 @@ def active_frame(
 
 def _check_params(params: pl.DataFrame, day: date) -> pl.DataFrame:
     if "user_id" not in params.columns:
-        raise ValueError(f"policy params on {day}: column 'user_id' is missing.")
+        raise InputError(f"policy params on {day}: column 'user_id' is missing.")
     unknown = sorted(set(params.columns) - {"user_id", *BASELINE})
     if unknown:
-        raise ValueError(
+        raise InputError(
             f"policy params on {day}: unknown column(s) {unknown}, "
             f"must be among {sorted(BASELINE)}."
         )
     params = params.with_columns(pl.col("user_id").cast(pl.Int64))
     n_dup = params.height - params["user_id"].n_unique()
     if n_dup:
-        raise ValueError(f"policy params on {day}: {n_dup} duplicate user_id rows, must be unique.")
+        raise InputError(f"policy params on {day}: {n_dup} duplicate user_id rows, must be unique.")
     for col in params.columns:
         if col == "user_id":
             continue
@@ -79,7 +80,7 @@ def _check_params(params: pl.DataFrame, day: date) -> pl.DataFrame:
         lo, hi = PARAM_BOUNDS[col]
         bad = values.filter(values.is_not_null() & ~values.is_between(lo, hi))
         if bad.len():
-            raise ValueError(
+            raise InputError(
                 f"policy params on {day}: {col} == {bad[0]}, must be within [{lo}, {hi}]."
             )
     return params
@@ -89,14 +90,14 @@ def _check_exposures(exposures: pl.DataFrame, day: date) -> pl.DataFrame:
     schema = polars_schema("exposures")
     missing = [c for c in schema if c not in exposures.columns]
     if missing:
-        raise ValueError(
+        raise InputError(
             f"policy exposures on {day}: column(s) {missing} missing, must have "
             f"{TABLES['exposures'].column_names}."
         )
     try:
         return exposures.select(pl.col(c).cast(t) for c, t in schema.items())
     except pl.exceptions.PolarsError as exc:
-        raise ValueError(
+        raise InputError(
             f"policy exposures on {day}: cannot cast to {dict(schema)}: {exc}"
         ) from exc
 
@@ -131,5 +132,5 @@ def day_params(
                 out[col] = filled.to_numpy().astype(np.float64, copy=False)
     for k, v in out.items():
         if not np.isfinite(v).all():
-            raise ValueError(f"policy params on {day}: {k} has a non-finite value, must be finite.")
+            raise InputError(f"policy params on {day}: {k} has a non-finite value, must be finite.")
     return out, _check_exposures(decision.exposures, day)

@@ -2,8 +2,9 @@
 
 The simulator generates one day at a time. After it has drawn that day's requests it calls the
 policy once with every user active that day (vectorized: one call per day, never per request), and
-the policy answers with per-user stage parameters and the exposures to log. The experiment layer
-implements a policy on top of ``assign_frame``; without one every user gets the baseline.
+the policy answers with per-user stage parameters and the exposures to log.
+:class:`~shoplab.simulator.experiment_policy.ExperimentPolicy` adapts the experiment layer's
+``assign_frame`` to it; without a policy every user gets the baseline.
 
 Parameters a policy may set (any column it omits keeps the baseline value in ``BASELINE``):
 

@@ -26,7 +26,9 @@ from typing import Any
 import numpy as np
 
 from shoplab.core.contract import CATEGORIES, CONTENT_TYPES, COUNTRIES, PLATFORMS, SURFACES, TABLES
+from shoplab.core.errors import InputError
 from shoplab.core.paths import events_dir, quarantine_dir
+from shoplab.core.timeparse import parse_day, parse_instant
 from shoplab.simulator.config import WorldConfig
 from shoplab.simulator.feedback import draw_clicks, draw_orders
 from shoplab.simulator.params import day_params
@@ -78,21 +80,17 @@ class SimulationReport:
 
 
 def _parse_start(start: str | date) -> date:
+    """``start``: a day (a datetime means its UTC day; the one day rule of ``core.timeparse``)."""
     if isinstance(start, datetime):
-        return start.date()
-    if isinstance(start, date):
-        return start
-    try:
-        return date.fromisoformat(start)
-    except (TypeError, ValueError):
-        raise ValueError(f"start == {start!r}, must be an ISO date like '2026-01-01'.") from None
+        return parse_instant(start, "start").date()
+    return parse_day(start, "start")
 
 
 def _check_positive(name: str, value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise TypeError(f"{name} == {value!r}, must be an integer.")
     if value < 1:
-        raise ValueError(f"{name} == {value}, must be >= 1.")
+        raise InputError(f"{name} == {value}, must be >= 1.")
 
 
 def _clear_previous() -> None:
@@ -336,7 +334,7 @@ def world_of(
     n_shops = max(1, round(items / cfg.items_per_shop)) if shops is None else shops
     _check_positive("shops", n_shops)
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"seed == {seed!r}, must be an integer >= 0.")
+        raise InputError(f"seed == {seed!r}, must be an integer >= 0.")
     return build_world(
         np.random.default_rng([seed, 0]),
         users=users, items=items, shops=n_shops, days=days, start=_parse_start(start), cfg=cfg,
@@ -374,7 +372,7 @@ def simulate(
         Rows written per table, the window and the wall time.
 
     Raises:
-        ValueError: a size is < 1, ``start`` is not a date, or the policy returns bad parameters.
+        InputError: a size is < 1, ``start`` is not a date, or the policy returns bad parameters.
 
     Example:
         >>> import os, tempfile

@@ -69,6 +69,7 @@ class Requests:
     query_term: np.ndarray  # int16 index into QUERY_TERMS, -1 on the feed
 
     def __len__(self) -> int:
+        """Requests in the batch."""
         return len(self.user)
 
 

@@ -7,7 +7,6 @@ written to a temporary name and renamed, so a reader never sees half a file.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from shoplab.core.atomic import atomic_path
 from shoplab.core.contract import arrow_schema
 
 __all__ = ["codes_to_strings", "write_table"]
@@ -47,8 +47,6 @@ def write_table(table: str, columns: Mapping[str, np.ndarray | pa.Array], path: 
     schema = arrow_schema(table)
     arrays = [_column(columns[f.name], f.type) for f in schema]
     data = pa.Table.from_arrays(arrays, schema=schema)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(data, tmp, compression=_COMPRESSION)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        pq.write_table(data, tmp, compression=_COMPRESSION)
     return int(data.num_rows)

@@ -2,11 +2,11 @@
 
 The slow module fixture runs ``run_audit`` once with its default sizes (200k simulated users,
 ≈ 75k exposed units, 1,000 replications; ≈ 70 s on 2 cores) and each slow test checks one claim
-of the report. Monte Carlo bands: with R = 1,000 a true 5 % rate has sd 0.69 pp, so
-[3.5 %, 6.5 %] is ±2.2 sd; a true 95 % coverage has sd 0.69 pp. The fast tests check the audit's
-own machinery against independent oracles (the scalar GrowthBook hash, statistics reduced per
-replication from its own units, scipy's Welch test, statsmodels' OLS and Clopper–Pearson
-interval) on a small simulated log.
+of the report. Pass bands follow from R (an exact binomial test at 1 %); with R = 1,000 a true
+5 % rate has sd 0.69 pp, so [3.5 %, 6.5 %] is ±2.2 sd; a true 95 % coverage has sd 0.69 pp.
+The fast tests check the audit's own machinery against independent oracles (the scalar
+GrowthBook hash, statistics reduced per replication from its own units, scipy's Welch test,
+statsmodels' OLS and Clopper–Pearson interval) on a small simulated log.
 """
 
 from __future__ import annotations
@@ -24,13 +24,12 @@ import pytest
 import statsmodels.api as sm
 from pydantic import ValidationError
 from scipy import stats as sps
-from shoplab.analysis import analyze_assignments, unit_aggregates
-from shoplab.analysis.engine import metric_test_options
-from shoplab.analysis.stats import SufficientStatistic, two_sample_effect
-from shoplab.experiments import bucket_v2
 from statsmodels.stats.proportion import proportion_confint
 from typer.testing import CliRunner
 
+from shoplab.analysis import analyze_assignments, unit_aggregates
+from shoplab.analysis.engine import metric_test_options
+from shoplab.analysis.stats import SufficientStatistic, two_sample_effect
 from shoplab.audit import (
     AUDITED_METRICS,
     AuditReport,
@@ -43,8 +42,9 @@ from shoplab.audit import (
     run_audit,
     save_report,
 )
-from shoplab.audit.checks import drop_treatment_units
+from shoplab.audit.checks import acceptance_band, drop_treatment_units
 from shoplab.audit.world import AA_KEY, data_root_at, simulate_world
+from shoplab.experiments import bucket_v2
 
 SMALL = AuditSettings(users=6_000, items=1_000, replications=40, srm_units=20_000)
 
@@ -209,6 +209,8 @@ def test_aa_false_positive_rates_within_band(report: AuditReport) -> None:
         assert a.replications >= 1_000
         assert 0.035 <= a.rate <= 0.065, a
         assert a.ci_lower <= a.rate <= a.ci_upper
+        assert (a.band_lower, a.band_upper) == acceptance_band(0.05, a.replications, 0.01)
+        assert a.passed
     assert report.dataset.exposed_units > 50_000
 
 
@@ -217,6 +219,8 @@ def test_coverage_of_a_known_lift_and_power(report: AuditReport) -> None:
     assert {c.metric for c in report.coverage} == {"ctr", "cvr", "gmv_per_user"}
     for c in report.coverage:
         assert 0.935 <= c.coverage <= 0.965, c
+        assert (c.band_lower, c.band_upper) == acceptance_band(0.95, c.replications, 0.01)
+        assert c.passed
         assert c.mean_rel_effect == pytest.approx(0.05, abs=0.01), c  # unbiased
     power = {c.metric: c.power for c in report.coverage}
     # a +5 % CTR lift on ≈ 75k users is many standard errors away; orders are rare, so CVR and
@@ -316,11 +320,38 @@ def test_cli_audit_prints_saves_and_exits_by_verdict(data_root: Path) -> None:
     assert not (data_root / "events").exists()  # the demo's event log is never touched
 
 
-def test_docstring_examples_run() -> None:
-    import doctest
+@pytest.mark.parametrize("trials", [300, 1_000, 2_000])
+@pytest.mark.parametrize("nominal", [0.05, 0.95])
+def test_acceptance_band_is_the_exact_binomial_test(trials: int, nominal: float) -> None:
+    """The pass band follows from the replications: every rate inside is one that an equal-tailed
+    exact binomial test at 1 % does not reject, every rate just outside is rejected, and a
+    correct method fails at most 1 % of audits (simulated with binomial draws)."""
+    lo, hi = acceptance_band(nominal, trials, 0.01)
+    k_lo, k_hi = round(lo * trials), round(hi * trials)
+    tail = sps.binom
+    assert tail.cdf(k_lo, trials, nominal) > 0.005
+    assert tail.sf(k_hi - 1, trials, nominal) > 0.005
+    assert tail.cdf(k_lo - 1, trials, nominal) <= 0.005  # one below the band: rejected
+    assert tail.sf(k_hi, trials, nominal) <= 0.005  # one above the band: rejected
+    draws = np.random.default_rng(trials).binomial(trials, nominal, 200_000) / trials
+    fails = float(((draws < lo) | (draws > hi)).mean())
+    assert fails <= 0.01
+    assert fails > 0.002  # not a vacuous band either
 
-    import shoplab.audit.rehash
 
-    result = doctest.testmod(shoplab.audit.rehash, raise_on_error=False)
-    assert result.attempted >= 1
-    assert result.failed == 0
+def test_a_rate_whose_interval_holds_the_target_passes_at_300_replications() -> None:
+    """7.7 % false positives over 300 replications: its Clopper–Pearson interval holds 5 %, so
+    the audit must not call it a FAIL (the fixed [3.5 %, 6.5 %] band did)."""
+    from shoplab.audit.checks import aa_checks, binomial_ci
+
+    p = np.ones(300)
+    p[:23] = 0.001
+    effect = type("E", (), {"pvalue": p})()
+    (check,) = aa_checks({False: {"ctr": effect}}, 0.05, 0.01)  # type: ignore[dict-item]
+    assert check.rate == pytest.approx(23 / 300)
+    assert binomial_ci(23, 300)[0] < 0.05 < check.ci_upper
+    assert check.passed
+    assert check.band_upper > check.rate
+    fixed_band = (0.035, 0.065)
+    (fixed,) = aa_checks({False: {"ctr": effect}}, 0.05, 0.01, fixed_band)  # type: ignore[dict-item]
+    assert not fixed.passed

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from shoplab.experiments.loader import DEFAULT_DIR, clear_cache
 
 # The analysis catalog's names the brief lists; tests that need the real catalog import it.

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
+
 from shoplab.experiments import Assignment, Layout, UnitIdError, assign, assign_frame, load_layout
 from shoplab.experiments.hashing import bucket_ranges, bucket_v2, choose_variation, gb_hash
-
 from tests.experiments.conftest import WriteConfigs, experiment_doc
 
 AT = datetime(2026, 1, 10, tzinfo=UTC)
@@ -158,8 +158,12 @@ def test_assign_frame_rejects_bad_unit_columns(rich_dir: Any) -> None:
     layout = load_layout(rich_dir)
     with pytest.raises(UnitIdError, match="user_id null count == 1, must be 0"):
         assign_frame(pl.DataFrame({"user_id": [1, None]}), experiments=layout, at=AT)
-    with pytest.raises(UnitIdError, match="user_id dtype == String, must be an integer"):
-        assign_frame(pl.DataFrame({"user_id": ["1"]}), experiments=layout, at=AT)
+    with pytest.raises(UnitIdError, match="user_id dtype == Float64, must be an integer type"):
+        assign_frame(pl.DataFrame({"user_id": [1.0]}), experiments=layout, at=AT)
+    with pytest.raises(UnitIdError, match="user_id empty-string count == 1, must be 0"):
+        assign_frame(pl.DataFrame({"user_id": ["a", ""]}), experiments=layout, at=AT)
+    with pytest.raises(UnitIdError, match="user_id null count == 1, must be 0"):
+        assign_frame(pl.DataFrame({"user_id": ["a", None]}), experiments=layout, at=AT)
     with pytest.raises(UnitIdError, match="unit_col == 'uid', must be a column"):
         assign_frame(pl.DataFrame({"user_id": [1]}), "uid", experiments=layout, at=AT)
 
@@ -202,3 +206,77 @@ def test_string_units_follow_the_oracle(rich_dir: Any, unit: str) -> None:
     for la in got.layers:
         assert (la.experiment, la.variant) == want[la.layer]
         assert not la.forced  # allowlists key on integer ids: "7" is not unit 7
+
+
+def _string_ids(n: int) -> list[str]:
+    """Logged-out traffic: device ids, UUID-like tokens, numeric strings and non-ASCII ids."""
+    rng = np.random.default_rng(11)
+    ids = [f"dev-{x:012x}" for x in rng.integers(0, 2**48, n)]
+    ids[:8] = ["42", "0042", "-17", "7", "用户42", "😀", "é", "a" * 40]
+    return ids
+
+
+@pytest.mark.parametrize("at", [AT, datetime(2026, 1, 16, tzinfo=UTC)])
+def test_assign_frame_takes_string_ids_with_the_answers_of_assign(
+    rich_dir: Any, at: datetime
+) -> None:
+    layout = load_layout(rich_dir)
+    df = _frame(3_000).with_columns(pl.Series("user_id", _string_ids(3_000)))
+    frame = assign_frame(df, experiments=layout, at=at)
+    seen: set[str] = set()
+    for row in frame.iter_rows(named=True):
+        attrs = {k: row[k] for k in ("country", "platform", "is_new_user")}
+        want = oracle(layout, row["user_id"], attrs, at)
+        got = assign(row["user_id"], attrs, experiments=layout, at=at)
+        assert got.holdout == want["holdout"] == row["holdout"]
+        for la in got.layers:
+            assert (la.experiment, la.variant) == want[la.layer]
+            assert (row[f"{la.layer}_experiment"], row[f"{la.layer}_variant"]) == want[la.layer]
+            assert not row[f"{la.layer}_forced"]  # allowlists key on Int64 ids: "7" is not 7
+            if la.experiment:
+                seen.add(la.experiment)
+    assert seen >= {"rank_a", "rank_b", "mix_new"}
+    # a Categorical column is the same ids; more threads than chunks change nothing
+    cat = df.with_columns(pl.col("user_id").cast(pl.Categorical))
+    assert assign_frame(cat, experiments=layout, at=at).drop("user_id").equals(
+        frame.drop("user_id")
+    )
+
+
+def test_string_ids_across_chunks_and_threads(rich_dir: Any) -> None:
+    layout = load_layout(rich_dir)
+    df = pl.DataFrame({"user_id": _string_ids(150_000)})  # > 2 chunks of 65,536
+    one = assign_frame(df, experiments=layout, at=AT, threads=1)
+    two = assign_frame(df, experiments=layout, at=AT, threads=2)
+    assert one.equals(two)
+    sample = np.random.default_rng(3).choice(150_000, 300, replace=False)
+    for i in sample.tolist():
+        got = assign(df["user_id"][i], experiments=layout, at=AT)
+        assert got["rank"].variant == one["rank_variant"][i]
+        assert got.holdout == one["holdout"][i]
+
+
+@pytest.mark.parametrize(
+    ("unit", "rule"),
+    [
+        (None, "unit_id == None \\(NoneType\\), must be an int"),
+        (True, "unit_id == True \\(bool\\), must be an int"),
+        ("", "unit_id == '', must be a non-empty string"),
+        (2**63, "unit_id == 9223372036854775808, must be in the signed 64-bit range"),
+        (-(2**63) - 1, "must be in the signed 64-bit range"),
+        (1.5, "unit_id == 1.5 \\(float\\), must be an int"),
+    ],
+)
+def test_assign_refuses_ids_that_are_no_unit(rich_dir: Any, unit: object, rule: str) -> None:
+    layout = load_layout(rich_dir)
+    with pytest.raises(UnitIdError, match=rule):
+        assign(unit, experiments=layout, at=AT)  # type: ignore[arg-type]
+
+
+def test_assign_takes_numpy_ints_and_the_64_bit_edges(rich_dir: Any) -> None:
+    layout = load_layout(rich_dir)
+    assert assign(np.int64(42), experiments=layout, at=AT) == assign(42, experiments=layout, at=AT)
+    for edge in (2**63 - 1, -(2**63)):
+        frame = assign_frame(pl.DataFrame({"user_id": [edge]}), experiments=layout, at=AT)
+        got = assign(edge, experiments=layout, at=AT)
+        assert frame["rank_variant"][0] == got["rank"].variant

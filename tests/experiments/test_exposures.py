@@ -9,9 +9,9 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
-from shoplab.experiments import first_exposures, log_exposures, read_exposures
 
 from shoplab.core.contract import arrow_schema
+from shoplab.experiments import first_exposures, log_exposures, read_exposures
 
 T0 = datetime(2026, 1, 8, tzinfo=UTC)
 

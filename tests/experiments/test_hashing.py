@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from shoplab.experiments.hashing import (
     FNV_OFFSET,
     FNV_PRIME,
@@ -163,3 +165,33 @@ def test_second_pass_tables_equal_plain_fnv(hs: list[int]) -> None:
     expected = [fnv1a32(str(h)) for h in values]
     assert [second_pass(h) for h in values] == expected
     assert _fnv_of_decimal(np.array(values, dtype=np.uint32)).tolist() == expected
+
+
+@pytest.mark.parametrize(
+    ("seed", "value", "version", "expected"),
+    [c for c in CASES["hash"] if c[2] in (1, 2)],
+)
+def test_string_ids_reproduce_the_growthbook_vectors(
+    seed: str, value: str, version: int, expected: float
+) -> None:
+    """The vectorized string path (assign_frame on a String column) meets the cross-SDK vectors."""
+    d = IdDigits.from_strings(pl.Series([value, value + "x", value]))
+    got = gb_hash_ids(seed, d, version)  # type: ignore[arg-type]
+    scale = 10_000 if version == 2 else 1_000
+    assert got[0] / scale == pytest.approx(expected, abs=1e-12)
+    assert got[2] == got[0]
+    assert got[1] == round(gb_hash(seed, value + "x", version) * scale)  # type: ignore[operator]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    ids=st.lists(st.text(min_size=1, max_size=40), min_size=1, max_size=200),
+    seed=seeds,
+    version=st.sampled_from([1, 2]),
+)
+def test_vectorized_string_ids_equal_scalar(ids: list[str], seed: str, version: int) -> None:
+    """Any text, ASCII or not (UTF-16 code units, surrogate pairs), hashes as the scalar path."""
+    got = gb_hash_ids(seed, IdDigits.from_strings(pl.Series(ids, dtype=pl.String)), version)  # type: ignore[arg-type]
+    scale = 10_000 if version == 2 else 1_000
+    expected = [round(gb_hash(seed, i, version) * scale) for i in ids]  # type: ignore[operator]
+    assert got.tolist() == expected

@@ -13,10 +13,10 @@ import polars as pl
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy import stats
+
 from shoplab.experiments import Layout, assign, assign_frame
 from shoplab.experiments.hashing import bucket_v2, gb_hash_ids
 from shoplab.experiments.models import Experiment, LayerSet
-
 from tests.experiments.conftest import LAYERS, experiment_doc
 
 AT = datetime(2026, 1, 10, tzinfo=UTC)

@@ -8,17 +8,21 @@ from typing import Any
 
 import pytest
 import yaml
-from shoplab.experiments import ConfigError, load_experiments, validate
-from shoplab.experiments.errors import Problem
 from typer.testing import CliRunner
 
+from shoplab.analysis.metrics import metric_names
 from shoplab.cli import app
+from shoplab.experiments import ConfigError, load_experiments, validate
+from shoplab.experiments.errors import Problem
+from shoplab.experiments.validation import SKIPPED_METRICS, SKIPPED_PARAMS
+from shoplab.simulator.params import PARAM_BOUNDS
 from tests.experiments.conftest import CATALOG, LAYERS, WriteConfigs, experiment_doc
 
 
 def _problems(root: Path, lock: Path | None = None) -> list[Problem]:
-    report = validate(root, metrics=CATALOG, lock_path=lock or root / "lock.json",
-                      write_lock=lock is not None)
+    report = validate(root, metrics=CATALOG, param_bounds=PARAM_BOUNDS,
+                      lock_path=lock or root / "lock.json", write_lock=lock is not None)
+    assert report.skipped == ()
     return list(report.problems)
 
 
@@ -187,12 +191,43 @@ def test_lock_rejects_edits_that_move_units(write_configs: WriteConfigs, tmp_pat
 
 
 def test_demo_configs_pass_against_the_real_metric_catalog(data_root: Path) -> None:
-    pytest.importorskip("shoplab.analysis.metrics", reason="analysis.metrics not merged yet")
-    report = validate()  # default catalog: analysis.metrics.metric_names()
+    # the catalogs the integration layer passes (shoplab experiments validate, the demo)
+    report = validate(metrics=metric_names(), param_bounds=PARAM_BOUNDS)
     assert report.ok, report.problems
+    assert report.skipped == ()
     assert report.lock_written
     assert report.lock_path == data_root / "experiments" / "lock.json"
     assert report.running == 5
+
+
+def test_a_check_without_its_catalog_is_skipped_and_reported(write_configs: WriteConfigs) -> None:
+    """The experiment layer cannot import analysis or the simulator: None means "not checked"."""
+    root = write_configs(experiment_doc(
+        "exp", metrics={"primary": "nope"},
+        variants=[{"key": "a", "weight": 0.5, "params": {"mix_video_share": 1.5}},
+                  {"key": "b", "weight": 0.5}],
+    ))
+    report = validate(root, lock_path=root / "lock.json", write_lock=False)
+    assert report.ok, report.problems  # neither rule could be checked ...
+    assert report.skipped == (SKIPPED_METRICS, SKIPPED_PARAMS)  # ... and the report says so
+    full = validate(root, metrics=CATALOG, param_bounds=PARAM_BOUNDS,
+                    lock_path=root / "lock.json", write_lock=False)
+    assert {p.field for p in full.problems} == {
+        "metrics.primary", "variants[0].params.mix_video_share"
+    }
+
+
+def test_cli_validate_checks_the_catalogs(write_configs: WriteConfigs, data_root: Path) -> None:
+    """``shoplab experiments validate`` gets the catalogs from the integration layer."""
+    root = write_configs(experiment_doc(
+        "exp", metrics={"primary": "nope"},
+        variants=[{"key": "a", "weight": 0.5, "params": {"mix_video_share": 1.5}},
+                  {"key": "b", "weight": 0.5}],
+    ))
+    result = CliRunner().invoke(app, ["experiments", "validate", "--dir", str(root)])
+    assert result.exit_code == 1
+    assert "exp.yaml: metrics.primary == 'nope': must be a metric" in result.output
+    assert "exp.yaml: variants[0].params.mix_video_share == 1.5: must be a number" in result.output
 
 
 def test_cli_validate_exit_code_and_messages(write_configs: WriteConfigs, data_root: Path) -> None:
@@ -220,14 +255,13 @@ def test_yaml_schema_export_matches_committed_files() -> None:
 def test_validate_all_returns_analyzable_experiments_and_raises_on_problems(
     write_configs: WriteConfigs, data_root: Path
 ) -> None:
-    pytest.importorskip("shoplab.analysis.metrics", reason="analysis.metrics not merged yet")
     from shoplab.experiments import validate_all
 
     root = write_configs(experiment_doc("live"), experiment_doc("idea", status="draft",
                                                                 layer="mix"))
-    exps = validate_all(root)
+    exps = validate_all(root, metrics=metric_names(), param_bounds=PARAM_BOUNDS)
     assert sorted(exps) == ["global_holdout", "live"]
     assert [v.weight for v in exps["global_holdout"].variants] == [0.05, 0.95]
     bad = write_configs(experiment_doc("live", layer="nolayer"))
     with pytest.raises(ConfigError, match="live.yaml: layer == 'nolayer'"):
-        validate_all(bad)
+        validate_all(bad, metrics=metric_names(), param_bounds=PARAM_BOUNDS)

@@ -12,6 +12,12 @@ import pytest
 
 from shoplab.core.contract import TABLES
 from shoplab.simulator import SimulationReport, simulate
+from tests.experiments.conftest import (  # the adapter's tests write configs as the layer's do
+    demo_dir,
+    write_configs,
+)
+
+__all__ = ["SimWorld", "demo_dir", "sim_world", "views", "write_configs"]
 
 # 100k users × 21 days ≈ 2M impressions, ≈ 90k clicks, ≈ 4.5k orders from ≈ 2.5k buyers (25 in
 # the top 1 %): enough for every check to have a margin, small enough to simulate in ≈ 5 s.

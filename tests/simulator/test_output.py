@@ -105,7 +105,7 @@ def test_resimulating_replaces_the_previous_log(data_root: Path) -> None:
         ({"days": 0}, "days == 0, must be >= 1."),
         ({"shops": 0}, "shops == 0, must be >= 1."),
         ({"seed": -1}, "seed == -1, must be an integer >= 0."),
-        ({"start": "01/02/2026"}, "start == '01/02/2026', must be an ISO date like '2026-01-01'."),
+        ({"start": "01/02/2026"}, "start == '01/02/2026', must be an ISO date (YYYY-MM-DD)."),
     ],
 )
 def test_bad_arguments_name_the_field_value_and_rule(
@@ -125,8 +125,8 @@ def test_package_surface_is_exactly_all() -> None:
     import shoplab.simulator as sim
 
     assert sorted(sim.__all__) == [
-        "BASELINE", "Policy", "PolicyDecision", "SimulationReport", "WorldConfig", "simulate",
-        "world_of",
+        "BASELINE", "ExperimentPolicy", "Policy", "PolicyDecision", "SimulationReport",
+        "WorldConfig", "simulate", "world_of",
     ]
     for name in sim.__all__:
         assert getattr(sim, name) is not None

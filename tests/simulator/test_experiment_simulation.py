@@ -6,7 +6,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
-from shoplab.experiments import ExperimentPolicy, assign, first_exposures, load_layout
+
+from shoplab.experiments import assign, first_exposures, load_layout
+from shoplab.simulator import ExperimentPolicy
 
 START = datetime(2026, 1, 8, tzinfo=UTC)
 

@@ -1,4 +1,8 @@
-"""The simulator's policy on top of :func:`assign_frame` (``shoplab.simulator.policy.Policy``).
+"""The experiment layer as a simulator :class:`~shoplab.simulator.policy.Policy`.
+
+The simulator owns this adapter (not the experiment layer): ``shoplab.experiments`` assigns units
+and knows nothing of the simulator's stage parameters, so it stays importable by a serving-only
+install; the simulator is the layer that knows both.
 
 Per simulated day: assign every active user at the day's midnight (UTC), turn each assigned
 variant's params that the simulator knows (``BASELINE``) into per-user columns, and log one
@@ -20,11 +24,11 @@ from datetime import UTC, date, datetime, time
 
 import numpy as np
 import polars as pl
+
+from shoplab.core.contract import polars_schema
 from shoplab.experiments.assignment import assign_frame, resolve_layout
 from shoplab.experiments.layout import Layout
 from shoplab.experiments.models import HOLDOUT_IN_EXPERIMENTS, HOLDOUT_VARIANT, Experiment
-
-from shoplab.core.contract import polars_schema
 from shoplab.simulator.policy import BASELINE, PolicyDecision
 
 __all__ = ["ExperimentPolicy"]
@@ -55,6 +59,7 @@ class ExperimentPolicy:
         *,
         holdout: bool = True,
     ) -> None:
+        """Resolve the configs once: a simulated day must not re-read YAML (see the class)."""
         layout = resolve_layout(experiments)
         if not holdout and layout.holdout is not None:
             layout = Layout.build(

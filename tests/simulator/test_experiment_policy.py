@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from shoplab.experiments import ExperimentPolicy, assign, load_layout
 
 from shoplab.core.contract import polars_schema
+from shoplab.experiments import assign, load_layout
+from shoplab.simulator import ExperimentPolicy
 from shoplab.simulator.policy import BASELINE
 from tests.experiments.conftest import WriteConfigs, experiment_doc
 
