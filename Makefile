@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 export SHOPLAB_DATA ?= $(CURDIR)/data
 
-.PHONY: install demo test test-slow test-all bench audit dashboard clean
+.PHONY: install demo lint test test-slow test-all bench audit dashboard clean
 
 install: $(STAMP)
 
@@ -19,6 +19,12 @@ $(STAMP): pyproject.toml
 
 demo: install
 	$(BIN)/shoplab demo
+
+# Lint, types and layers: what .ci/run checks before the tests (each configured in pyproject.toml).
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
 
 test: install
 	$(BIN)/python -m pytest -m "not slow" -q

@@ -33,7 +33,9 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+
 from shoplab.benchmarks.harness import Result, child_report, run_in_subprocess, time_median
+from shoplab.core.errors import InputError
 
 __all__ = ["BenchExperiment", "bench_experiment", "run", "synthesize_event_log"]
 
@@ -278,8 +280,9 @@ def _child(case: str, root: str, key: str, days: str) -> None:
     as_of = exp.end
     # imports outside the timed region: both sides pay them once per process, not per analysis
     import duckdb  # noqa: F401
-    import shoplab.analysis.engine  # noqa: F401
     import tea_tasting  # noqa: F401
+
+    import shoplab.analysis.engine  # noqa: F401
 
     t = time.perf_counter()
     if case == "bound":
@@ -319,7 +322,7 @@ def _child(case: str, root: str, key: str, days: str) -> None:
         result = exp_tt.analyze(data, control="control")
         note = f"{len(result)} metrics"
     else:
-        raise ValueError(
+        raise InputError(
             f"case == {case!r}, must be bound, scorecard, scorecard_no_daily or tea_tasting."
         )
     child_report(seconds=time.perf_counter() - t, note=note)

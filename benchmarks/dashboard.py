@@ -24,6 +24,7 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+
 from shoplab.benchmarks.harness import Result, child_report, run_in_subprocess, time_median
 
 __all__ = ["run", "synthesize"]

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shoplab.benchmarks.harness import Result, child_report, run_in_subprocess, time_median
+from shoplab.core.errors import StateError
 
 __all__ = ["run"]
 
@@ -95,8 +96,11 @@ def _gb_request(gb: Any, gb_exps: list[Any], unit: int) -> dict[str, str]:
 
 
 def _p50_per_call(fn: Any, units: list[int]) -> tuple[float, float]:
-    """(p50 wall seconds per call, mean CPU seconds per call). The CPU figure does not count time
-    the process waited for a core, so it stays readable when the shared machine is busy."""
+    """Return (p50 wall seconds per call, mean CPU seconds per call).
+
+    The CPU figure does not count time the process waited for a core, so it stays readable when
+    the shared machine is busy.
+    """
     times = []
     clock = time.perf_counter_ns
     cpu0 = time.process_time()
@@ -121,7 +125,7 @@ def _assign_cases(quick: bool) -> list[Result]:
                 if la.experiment}
         theirs = _gb_request(gb, gb_exps, u)
         if ours != theirs:
-            raise RuntimeError(f"unit {u}: shoplab {ours} != GrowthBook {theirs}")
+            raise StateError(f"unit {u}: shoplab {ours} != GrowthBook {theirs}, must be equal")
     from shoplab.experiments.request_plan import plan_at
 
     plan_at(layout, AT.timestamp()).units.clear()  # cold means cold: forget the checked units
@@ -179,6 +183,7 @@ def _loop_per_unit(layout: Any) -> float:
 def _child_frame(n: int, threads: int, repeats: int) -> None:
     import numpy as np
     import polars as pl
+
     from shoplab.experiments import assign_frame
 
     layout = _layout()

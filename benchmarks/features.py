@@ -11,7 +11,7 @@ applied repo and the same Parquet feature tables:
   it runs at 1M and the ratio is per row.
 
 Online: one user x 500 distinct candidates, ``ranking_features`` (one indexed SQL read per view of
-the wide SQLite online store, ``shoplab.features._wide_store``, ttl check, on-demand views) next
+the wide SQLite online store, ``shoplab.features.online_store``, ttl check, on-demand views) next
 to Feast's own ``get_online_features`` of the same batch features on the same store (Feast's
 generic read path through the store's ``online_read``). Calls alternate, p50 and p99 over 300.
 
@@ -31,13 +31,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+
 from shoplab.benchmarks.harness import Result, child_report, run_in_subprocess, time_median
+from shoplab.core.errors import ConfigError, InputError
 
 __all__ = ["run"]
 
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
 DAYS = 7
-_MODULE = __name__  # run_in_subprocess re-enters this module by name
+# run_in_subprocess re-enters this module by its installed name (under `python -m` the running
+# module is `__main__`, which a child cannot import)
+_MODULE = "shoplab.benchmarks.features"
 
 
 def _sizes(quick: bool) -> dict[str, int]:
@@ -116,7 +120,10 @@ def _asof_sql(root: Path) -> str:
     fvs = {fv.name: fv for fv in sf.feature_store().list_feature_views()}
     sel, joins = ["l.*"], []
     for view, (key, a) in feats.items():
-        ttl_us = int(fvs[view].ttl / timedelta(microseconds=1))
+        ttl = fvs[view].ttl
+        if ttl is None:  # every view declares one (feature_repo/features.py); Feast allows none
+            raise ConfigError(f"{view}.ttl == None, must be set: the ASOF bound needs it.")
+        ttl_us = int(ttl / timedelta(microseconds=1))
         for f in fvs[view].features:
             sel.append(
                 f"CASE WHEN {a}.event_timestamp >= l.event_timestamp - INTERVAL ({ttl_us}) "
@@ -138,7 +145,7 @@ def _child(case: str, root_s: str, n_s: str, repeats_s: str) -> None:
     root, n, repeats = Path(root_s), int(n_s), int(repeats_s)
     os.environ["SHOPLAB_DATA"] = str(root)
     import shoplab.features as sf
-    from shoplab.features._duckdb import connection
+    from shoplab.core.duck import shared_connection as connection
 
     labels = pl.read_parquet(root / "labels.parquet").head(n)
     rows = 0
@@ -154,7 +161,7 @@ def _child(case: str, root_s: str, n_s: str, repeats_s: str) -> None:
     elif case == "asof_sql":
         sql = _asof_sql(root)
         if n < pl.scan_parquet(root / "labels.parquet").select(pl.len()).collect().item():
-            raise ValueError("asof_sql reads labels.parquet whole: pass its full row count")
+            raise InputError(f"n == {n}, must be the labels' row count: asof_sql reads them all.")
 
         def fn() -> None:
             nonlocal rows
@@ -164,8 +171,10 @@ def _child(case: str, root_s: str, n_s: str, repeats_s: str) -> None:
 
         store = sf.feature_store()
         service = store.get_feature_service("ranker_v1")
+        from shoplab.features.services import view_name
+
         refs = [
-            f"{p.name_to_use()}:{f.name}"
+            f"{view_name(p)}:{f.name}"
             for p in service.feature_view_projections
             for f in p.features
         ]
@@ -182,7 +191,7 @@ def _child(case: str, root_s: str, n_s: str, repeats_s: str) -> None:
             )
             rows = job.to_arrow().num_rows
     else:
-        raise ValueError(f"case == {case!r}, must be training_set, asof_sql or feast_builtin.")
+        raise InputError(f"case == {case!r}, must be training_set, asof_sql or feast_builtin.")
     median = time_median(fn, repeats=repeats, warmup=0 if repeats == 1 else 1)
     child_report(median_s=median, rows=rows)
 
@@ -200,11 +209,13 @@ def _online_child(root_s: str, calls_s: str) -> None:
     store = sf.feature_store()
     rng = np.random.default_rng(5)
     service = store.get_feature_service("ranker_v1")
+    from shoplab.features.services import view_name
+
     batch = [
-        f"{p.name_to_use()}:{f.name}"
+        f"{view_name(p)}:{f.name}"
         for p in service.feature_view_projections
         for f in p.features
-        if p.name_to_use() in {"user_long_term", "item_stats", "shop_stats"}
+        if view_name(p) in {"user_long_term", "item_stats", "shop_stats"}
     ]
     as_of = BASE + timedelta(days=DAYS, hours=12)
     ours, raw = [], []

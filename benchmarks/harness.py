@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from shoplab.core.errors import StateError
+
 __all__ = ["Result", "child_report", "run_in_subprocess", "time_median"]
 
 
@@ -51,7 +53,7 @@ def time_median(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> 
 
 
 def run_in_subprocess(target: str, *args: str, timeout: float = 3600) -> dict[str, Any]:
-    """Run ``python -m benchmarks.<module> <args>`` in a child; return its JSON + peak RSS.
+    """Run ``python -m <target> <args>`` in a child; return its JSON + peak RSS.
 
     The child must print one JSON object on its last stdout line, built with :func:`child_report`
     so that it carries the child's own peak RSS.
@@ -64,7 +66,7 @@ def run_in_subprocess(target: str, *args: str, timeout: float = 3600) -> dict[st
         check=False,
     )
     if proc.returncode != 0:
-        raise RuntimeError(f"benchmark {target} {args} failed:\n{proc.stderr[-4000:]}")
+        raise StateError(f"benchmark {target} {args} failed:\n{proc.stderr[-4000:]}")
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 

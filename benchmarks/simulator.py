@@ -31,6 +31,7 @@ from pathlib import Path
 from statistics import median
 
 import numpy as np
+
 from shoplab.benchmarks.harness import Result, child_report, run_in_subprocess
 
 __all__ = ["run"]

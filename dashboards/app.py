@@ -10,13 +10,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import streamlit as st
+
 from shoplab.dashboards.data import data_root_label
 
 # Not "pages/": a folder of that name beside the entry point switches Streamlit to its older
 # directory mode on the first render (file names in the sidebar) before st.navigation runs.
 _PAGES = Path(__file__).with_name("app_pages")
 
-st.set_page_config(page_title="shoplab experiments", page_icon=":material/science:", layout="wide")
+# An emoji icon is drawn in the page (a data: URL); a ":material/...:" favicon is fetched from
+# fonts.gstatic.com, and the dashboard must work offline and fetch nothing from the internet.
+st.set_page_config(page_title="shoplab experiments", page_icon="🧪", layout="wide")
 
 # url_path values are part of the public surface: analysts bookmark and share these URLs.
 navigation = st.navigation(

@@ -32,7 +32,7 @@ STATUS_COLORS: Final[dict[str, str]] = {
 _SCALE: Final = alt.Scale(domain=list(STATUS_COLORS), range=list(STATUS_COLORS.values()))
 
 
-def forest_plot(rows: pd.DataFrame) -> alt.Chart:
+def forest_plot(rows: pd.DataFrame) -> alt.LayerChart:
     """Relative effect of each metric with its confidence interval, zero marked.
 
     Args:
@@ -67,10 +67,11 @@ def forest_plot(rows: pd.DataFrame) -> alt.Chart:
         .encode(x="x:Q")
     )
     # a discrete y axis needs a step height: a fixed pixel height collapses the bands in Streamlit
-    return (zero + bars + points).properties(height=alt.Step(30))
+    chart: alt.LayerChart = (zero + bars + points).properties(height=alt.Step(30))
+    return chart
 
 
-def trend_band(rows: pd.DataFrame, *, relative: bool) -> alt.Chart:
+def trend_band(rows: pd.DataFrame, *, relative: bool) -> alt.LayerChart:
     """Cumulative effect per day with its confidence band, zero marked.
 
     Args:
@@ -96,7 +97,8 @@ def trend_band(rows: pd.DataFrame, *, relative: bool) -> alt.Chart:
         .mark_rule(strokeDash=[4, 4], color="#444")
         .encode(y="y:Q")
     )
-    return (band + zero + line).properties(height=260)
+    chart: alt.LayerChart = (band + zero + line).properties(height=260)
+    return chart
 
 
 def bucket_map(rows: pd.DataFrame) -> alt.Chart:
@@ -106,7 +108,7 @@ def bucket_map(rows: pd.DataFrame) -> alt.Chart:
         rows: one row per range: ``layer``, ``owner`` (experiment key, ``holdout`` or ``free``),
             ``start``, ``end`` (bucket bounds, end exclusive), ``kind`` (experiment/holdout/free).
     """
-    return (
+    chart: alt.Chart = (
         alt.Chart(rows)
         .mark_bar(stroke="white", strokeWidth=1)
         .encode(
@@ -130,6 +132,7 @@ def bucket_map(rows: pd.DataFrame) -> alt.Chart:
         )
         .properties(height=alt.Step(36))  # one 36 px band per layer
     )
+    return chart
 
 
 def mde_curves(rows: pd.DataFrame) -> alt.Chart:
@@ -138,7 +141,7 @@ def mde_curves(rows: pd.DataFrame) -> alt.Chart:
     Args:
         rows: ``days``, ``traffic_share``, ``mde`` (relative, e.g. 0.02 = 2 %).
     """
-    return (
+    chart: alt.Chart = (
         alt.Chart(rows)
         .mark_line(point=True)
         .encode(
@@ -160,11 +163,12 @@ def mde_curves(rows: pd.DataFrame) -> alt.Chart:
         )
         .properties(height=300)
     )
+    return chart
 
 
 def distribution(values: pd.DataFrame, column: str) -> alt.Chart:
     """Histogram of one feature column (nulls excluded; the null rate is shown beside it)."""
-    return (
+    chart: alt.Chart = (
         alt.Chart(values.dropna(subset=[column]))
         .mark_bar()
         .encode(
@@ -173,3 +177,4 @@ def distribution(values: pd.DataFrame, column: str) -> alt.Chart:
         )
         .properties(height=180)
     )
+    return chart

@@ -2,38 +2,50 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 from pathlib import Path
 
 import typer
 
-__all__ = ["APP_PATH", "register", "streamlit_command"]
+__all__ = ["APP_PATH", "DEFAULT_HOST", "SAFE_OPTIONS", "register", "streamlit_command"]
 
 APP_PATH = Path(__file__).with_name("app.py")
+DEFAULT_HOST = "127.0.0.1"
+"""Loopback only: the dashboard shows experiment results and has no login of its own."""
+
+SAFE_OPTIONS: dict[str, str] = {
+    # never ask for an e-mail address on stdin: `make dashboard` in a script has no terminal
+    "server.showEmailPrompt": "false",
+    # dashboards run next to experiment data and must not phone home
+    "browser.gatherUsageStats": "false",
+    # analysts view results; the Deploy button and developer menu are for app authors
+    "client.toolbarMode": "viewer",
+    "server.fileWatcherType": "none",
+}
+"""Streamlit options every ``shoplab dashboard`` sets, whatever the user's own config says."""
 
 
-def streamlit_command(port: int, headless: bool) -> list[str]:
+def streamlit_command(port: int, headless: bool, host: str = DEFAULT_HOST) -> list[str]:
     """The ``streamlit run`` command line the CLI (and the browser test) start.
 
-    Usage statistics are off: dashboards run next to experiment data and must not phone home.
+    It binds ``host`` (loopback unless the user names another address) and sets
+    :data:`SAFE_OPTIONS`; ``headless`` only decides whether Streamlit opens a browser tab.
     """
+    options = {
+        "server.port": str(port),
+        "server.address": host,
+        "server.headless": "true" if headless else "false",
+        **SAFE_OPTIONS,
+    }
     return [
         sys.executable,
         "-m",
         "streamlit",
         "run",
         str(APP_PATH),
-        "--server.port",
-        str(port),
-        "--server.headless",
-        "true" if headless else "false",
-        "--browser.gatherUsageStats",
-        "false",
-        "--server.fileWatcherType",
-        "none",
-        # headless runs (CI, the browser test) must not be reachable from the network
-        *(["--server.address", "localhost"] if headless else []),
+        *(arg for name, value in options.items() for arg in (f"--{name}", value)),
     ]
 
 
@@ -43,21 +55,47 @@ def _check_port(port: int) -> int:
     return port
 
 
+def _check_host(host: str) -> str:
+    if not host.strip() or any(c.isspace() for c in host):
+        raise typer.BadParameter(f"--host == {host!r}, must be an address or a host name.")
+    return host
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the ``shoplab`` app."""
 
     @app.command("dashboard")
     def dashboard(
         port: int = typer.Option(8501, "--port", callback=_check_port, help="Port to serve on."),
+        host: str = typer.Option(
+            DEFAULT_HOST,
+            "--host",
+            callback=_check_host,
+            help="Address to listen on (0.0.0.0: every interface, with no login).",
+        ),
         headless: bool = typer.Option(
-            False, "--headless", help="Do not open a browser; listen on localhost only."
+            False, "--headless", help="Do not open a browser (implied without a terminal)."
         ),
     ) -> None:
         """Open the experiment dashboard (Streamlit) on $SHOPLAB_DATA."""
         from shoplab.core.paths import data_root
 
-        typer.echo(f"shoplab dashboard on http://localhost:{port} (data root {data_root()})")
-        cmd = streamlit_command(port, headless)
+        typer.echo(f"shoplab dashboard on http://{host}:{port} (data root {data_root()})")
+        if not _is_loopback(host):
+            typer.echo(
+                f"warning: --host == {host!r} is reachable from the network and the dashboard "
+                "has no login: anyone who reaches it sees every experiment.",
+                err=True,
+            )
+        # without a terminal (a script, a service) there is no one to open a browser for
+        cmd = streamlit_command(port, headless or not sys.stdin.isatty(), host)
         sys.stdout.flush()
         # Replace this process rather than wrap it: Ctrl-C, `kill` and service managers then reach
         # the server directly instead of leaving an orphaned Streamlit behind.

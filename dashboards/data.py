@@ -21,10 +21,12 @@ from typing import Any, Final, TypeVar
 import streamlit as st
 
 from shoplab.core import paths
+from shoplab.core.errors import NotFoundError, StateError
 
 __all__ = [
     "EXPERIMENT_PARAM",
     "MissingDependency",
+    "UnknownName",
     "bucket_map",
     "data_root_label",
     "experiment",
@@ -48,8 +50,19 @@ _SESSION_KEY: Final = "shoplab_experiment"
 T = TypeVar("T")
 
 
-class MissingDependency(RuntimeError):
+class MissingDependency(StateError):
     """A part of shoplab the page needs is not installed or not built yet (named in the message)."""
+
+
+class UnknownName(NotFoundError, KeyError):
+    """A page asked for an experiment, segment or view that does not exist (also a ``KeyError``).
+
+    The message lists the known names, so the page can show it as is.
+    """
+
+    def __str__(self) -> str:
+        """The message as given (``KeyError`` would show its repr)."""
+        return str(self.args[0]) if self.args else ""
 
 
 def data_root_label() -> str:
@@ -102,10 +115,10 @@ def experiments() -> dict[str, Any]:
 
 
 def experiment(key: str) -> Any:
-    """One experiment config; :class:`KeyError` with the known keys when ``key`` is unknown."""
+    """One experiment config; :class:`UnknownName` with the known keys when ``key`` is unknown."""
     exps = experiments()
     if key not in exps:
-        raise KeyError(
+        raise UnknownName(
             f"experiment == {key!r}, must be one of the configured experiments: "
             f"{', '.join(sorted(exps)) or '(none)'}."
         )
@@ -159,14 +172,14 @@ def _scorecard(key: str, root: str, version: tuple[tuple[str, int, int], ...]) -
         return _sdk("shoplab.analysis", "load_scorecard")(key)
     except scorecard_not_found:
         # Not analyzed yet: compute it now through the SDK (analyze also writes the cache file).
-        return _sdk("shoplab.analysis", "analyze")(key)
+        return _sdk("shoplab.sdk", "analyze")(key)
 
 
 def scorecard(key: str) -> Any:
     """The experiment's Scorecard: the cached JSON when there is one, else ``analysis.analyze``.
 
     Raises:
-        KeyError: ``key`` is not a configured experiment.
+        UnknownName: ``key`` is not a configured experiment.
         MissingDependency: the analysis package is not there yet.
     """
     experiment(key)  # unknown keys stop here, before any file name is formed from them
@@ -180,7 +193,7 @@ def _segment_scorecard(
 ) -> Any:
     del root, version
     # the daily series is not shown per segment: skip its SQL pass
-    return _sdk("shoplab.analysis", "analyze")(key, segment=dimension, daily=False)
+    return _sdk("shoplab.sdk", "analyze")(key, segment=dimension, daily=False)
 
 
 def segment_dimensions() -> tuple[str, ...]:
@@ -193,7 +206,7 @@ def segment_scorecard(key: str, dimension: str) -> Any:
     experiment(key)
     dims = segment_dimensions()
     if dimension not in dims:
-        raise KeyError(f"segment == {dimension!r}, must be one of: {', '.join(dims)}.")
+        raise UnknownName(f"segment == {dimension!r}, must be one of: {', '.join(dims)}.")
     own = paths.scorecards_dir() / f"{key}.json"
     return _segment_scorecard(key, dimension, str(paths.data_root()), fingerprint([own]))
 
@@ -252,13 +265,13 @@ def bucket_map() -> tuple[Any, float]:
 def interactions(key: str) -> list[dict[str, Any]] | None:
     """Cross-layer interaction checks involving ``key`` as plain dicts, or None if not computed.
 
-    Read from ``analysis.interactions.interactions(key)``, cached on the data files: it carries
+    Read from ``shoplab.sdk.interactions(key)``, cached on the data files: it carries
     the full contingency tables the page shows (the Scorecard's ``interactions`` section is the
     same checks flattened to one row per effect, for JSON/Markdown readers). Never synthesized
     here: None means the page says "not computed yet".
     """
     try:
-        fn = _sdk("shoplab.analysis.interactions", "interactions")
+        fn = _sdk("shoplab.sdk", "interactions")
     except MissingDependency:
         return None
     return _interactions(key, str(paths.data_root()), fingerprint(_scorecard_files()), fn)

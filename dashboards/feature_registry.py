@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import streamlit as st
-from shoplab.dashboards.data import MissingDependency, fingerprint
 
 from shoplab.core import paths
-from shoplab.features._root import repo_path
+from shoplab.dashboards.data import MissingDependency, UnknownName, fingerprint
+from shoplab.features import repo_path
 
 __all__ = [
     "REPO_PATH",
@@ -186,7 +186,7 @@ def registry() -> Registry:
 def _view(store: Any, name: str) -> Any:
     names = [v.name for v in store.list_feature_views()]
     if name not in names:
-        raise KeyError(f"feature_view == {name!r}, must be one of: {', '.join(sorted(names))}.")
+        raise UnknownName(f"feature_view == {name!r}, must be one of: {', '.join(sorted(names))}.")
     return store.get_feature_view(name)
 
 
@@ -294,10 +294,15 @@ def _consistency(name: str, root: str, version: tuple[tuple[str, int, int], ...]
     features = [f.name for f in view.features]
     if latest.is_empty():
         return Consistency(name, 0, 0, pd.DataFrame(), as_of)
-    online = store.get_online_features(
-        features=[f"{name}:{f}" for f in features],
-        entity_rows=latest.select(keys).to_dicts(),
-    ).to_dict()
+    from shoplab.features.online_store import reading_as_of
+
+    # the store nulls values older than the ttl at read time (judged at the wall clock by
+    # default); the offline side is "as of the last materialization", so judge both there
+    with reading_as_of(as_of):
+        online = store.get_online_features(
+            features=[f"{name}:{f}" for f in features],
+            entity_rows=latest.select(keys).to_dicts(),
+        ).to_dict()
     offline = latest.select(keys + features).to_dict(as_series=False)
     bad = []
     compared = 0

@@ -6,6 +6,7 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
+
 from shoplab.dashboards.charts import STATUS_COLORS
 
 __all__ = ["metric_dataframe", "sequential_dataframe", "srm_banner"]
@@ -51,7 +52,7 @@ def metric_dataframe(table: pd.DataFrame) -> None:
         "cuped",
         "variance_reduction",
     ]
-    order = [c for c in first if c in table] + [c for c in table if c not in first]
+    order = [c for c in first if c in table] + [str(c) for c in table if c not in first]
     st.dataframe(
         _colour(table),
         hide_index=True,

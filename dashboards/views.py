@@ -54,22 +54,19 @@ METRIC_COLUMNS: tuple[str, ...] = (
 
 def _p(row: Any) -> float | None:
     # Holm-adjusted where the analysis adjusted (primary + secondary), raw otherwise (guardrails)
-    return row.adjusted_pvalue if row.adjusted_pvalue is not None else row.pvalue
+    p = row.adjusted_pvalue if row.adjusted_pvalue is not None else row.pvalue
+    return None if p is None else float(p)
 
 
 def row_verdict(row: Any, alpha: float, higher_is_better: bool) -> str:
-    """improvement / regression / not significant / not computed, for one metric row.
+    """Improvement / regression / not significant / not computed, for one metric row.
 
     Significance uses the adjusted p-value when there is one, so the colour agrees with the
     multiple-testing correction the scorecard reports.
     """
-    p = _p(row)
-    if p is None or row.abs_effect is None:
-        return "not computed"
-    if p >= alpha:
-        return "not significant"
-    better = (row.abs_effect > 0) == higher_is_better
-    return "improvement" if better else "regression"
+    from shoplab.analysis.verdict import verdict  # the one verdict rule (metric direction)
+
+    return verdict(row, higher_is_better, alpha)
 
 
 def primary_verdict(card: Any, higher_is_better: bool) -> str:
@@ -140,6 +137,9 @@ def daily_rows(card: Any, metric: str, variant: str, *, interval: str) -> pd.Dat
     """The cumulative daily series of one metric as ``day, effect, ci_lower, ci_upper``.
 
     Args:
+        card: the scorecard (its ``daily`` looks).
+        metric: the metric shown.
+        variant: the treatment variant compared with control.
         interval: ``"sequential"`` (always-valid ``cs_*``) or ``"fixed"`` (``abs_ci_*``).
     """
     lo, hi = (
@@ -263,7 +263,7 @@ def _traffic(exp: Any) -> float:
     if exp.traffic is not None:
         return float(exp.traffic)
     lo, hi = exp.buckets
-    return (hi - lo) / BUCKETS
+    return float(hi - lo) / BUCKETS
 
 
 def experiment_rows(exps: Mapping[str, Any], verdicts: Mapping[str, str]) -> pd.DataFrame:

@@ -104,7 +104,7 @@ def main() -> None:
         or c.startswith("item_stats__")
         and not c.endswith("_id")
     ]
-    features = ["position", *[c for c in features if c != "item_stats__shop_id"]]
+    features = ["position", *[c for c in features if c != "item_stats__item_shop_id"]]
     y_train = train["clicked"].cast(pl.Int8).to_numpy()
     y_test = test["clicked"].cast(pl.Int8).to_numpy()
 

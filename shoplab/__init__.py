@@ -34,13 +34,26 @@ _EXPORTS: dict[str, str] = {
     "assign": "shoplab.experiments",
     "assign_frame": "shoplab.experiments",
     "load_experiments": "shoplab.experiments",
-    "analyze": "shoplab.analysis",
-    "power": "shoplab.analysis",
+    "analyze": "shoplab.sdk",
+    "power": "shoplab.sdk",
     "Scorecard": "shoplab.analysis",
+    # the error tree: `except shoplab.ShoplabError` catches everything shoplab raises on purpose
+    "ShoplabError": "shoplab.core.errors",
+    "ConfigError": "shoplab.core.errors",
+    "DataError": "shoplab.core.errors",
+    "InputError": "shoplab.core.errors",
+    "NotFoundError": "shoplab.core.errors",
+    "StateError": "shoplab.core.errors",
 }
 
 __all__ = [  # exactly the keys of _EXPORTS plus __version__ (tests/shoplab/test_public_surface.py)
+    "ConfigError",
+    "DataError",
+    "InputError",
+    "NotFoundError",
     "Scorecard",
+    "ShoplabError",
+    "StateError",
     "__version__",
     "analyze",
     "assign",
@@ -56,11 +69,20 @@ __all__ = [  # exactly the keys of _EXPORTS plus __version__ (tests/shoplab/test
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from shoplab.analysis import Scorecard, analyze, power
+    from shoplab.analysis import Scorecard
+    from shoplab.core.errors import (
+        ConfigError,
+        DataError,
+        InputError,
+        NotFoundError,
+        ShoplabError,
+        StateError,
+    )
     from shoplab.core.paths import data_root
     from shoplab.events import load_events
     from shoplab.experiments import assign, assign_frame, load_experiments
     from shoplab.features import ranking_features, training_labels, training_set
+    from shoplab.sdk import analyze, power
     from shoplab.simulator import simulate
 
 

@@ -11,6 +11,7 @@ apply/materialize are idempotent, scorecards are overwritten; the same seed give
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.panel import Panel
+
+from shoplab.core.errors import StateError
 
 __all__ = ["DemoSettings", "run_demo"]
 
@@ -36,7 +39,7 @@ class DemoSettings:
     start: date = date(2026, 1, 1)
 
 
-class DemoStepError(RuntimeError):
+class DemoStepError(StateError):
     """A demo step failed; the message names the step and the underlying error."""
 
 
@@ -58,10 +61,14 @@ def verdict(card: Any) -> str:
     row = next((r for r in card.rows if r.metric == card.primary_metric), None)
     if row is None or row.status != "ok" or row.pvalue is None:
         return f"no verdict ({row.status if row else 'no row'})"
-    p = row.adjusted_pvalue if row.adjusted_pvalue is not None else row.pvalue
-    if p >= card.alpha:
-        return "not significant"
-    return "significant ↑" if (row.abs_effect or 0) > 0 else "significant ↓"
+    from shoplab.analysis.metrics import get_metric
+    from shoplab.analysis.verdict import verdict as row_verdict
+
+    found = row_verdict(row, get_metric(row.metric), card.alpha)
+    if found == "not significant":
+        return found
+    arrow = "↑" if (row.abs_effect or 0) > 0 else "↓"
+    return f"significant {arrow} ({found})"  # a lower-is-better metric that rose: a regression
 
 
 def verdict_table(cards: dict[str, Any]) -> Any:
@@ -109,10 +116,16 @@ def run_demo(
     # Polars wraps frames at ~100 characters; the samples below are wide.
     pl.Config.set_tbl_width_chars(con.width)
     pl.Config.set_tbl_cols(10)
-    from shoplab.simulator import simulate
+    from shoplab.analysis.metrics import metric_names
+    from shoplab.simulator import ExperimentPolicy, simulate
+    from shoplab.simulator.params import PARAM_BOUNDS
 
-    exps = _step(con, "Validate experiment configs", experiments.validate_all)
-    policy = experiments.ExperimentPolicy()
+    exps = _step(
+        con,
+        "Validate experiment configs",
+        lambda: experiments.validate_all(metrics=metric_names(), param_bounds=PARAM_BOUNDS),
+    )
+    policy = ExperimentPolicy()
     sim = _step(
         con,
         f"Simulate {s.users:,} users × {s.days} days",
@@ -131,12 +144,12 @@ def run_demo(
     _step(con, "feast apply", features.apply_repo)
     _step(con, f"feast materialize (to {end:%Y-%m-%d %H:%M})", lambda: features.materialize(end))
 
-    from shoplab import analysis
+    from shoplab import analysis, sdk
     from shoplab.analysis.render import render_rich
 
     cards = {}
     for key in sorted(exps):
-        card = _step(con, f"Analyze {key}", lambda key=key: analysis.analyze(key, as_of=end))
+        card = _step(con, f"Analyze {key}", functools.partial(sdk.analyze, key, as_of=end))
         analysis.save_scorecard(card)  # the dashboard reads saved scorecards
         cards[key] = card
         for part in render_rich(card):

@@ -48,8 +48,10 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option("--seed", help="Simulation and re-hash seed.")] = 2026,
         fmt: Annotated[str, typer.Option("--format", help="table | json | markdown")] = "table",
     ) -> None:
-        """Calibration audit: A/A false-positive rates, CI coverage and power, daily peeking
-        (always-valid vs naive), CUPED variance reduction, SRM on a broken log.
+        """Calibration audit: A/A false positives, coverage, power, peeking, CUPED, SRM.
+
+        A/A false-positive rates, CI coverage and power, daily peeking (always-valid vs naive),
+        CUPED variance reduction, SRM on a broken log.
 
         Simulates its own world under $SHOPLAB_DATA/audit/world (the demo's event log is not
         touched) and saves the table as $SHOPLAB_DATA/audit/latest.md (and .json). Exits 1 when

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import streamlit as st
+
 from shoplab.dashboards import charts, data, tables, views
 
 st.title("Scorecard")

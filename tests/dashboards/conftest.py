@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ def dashboard_data(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
 @pytest.fixture
 def on_dashboard_data(
     dashboard_data: Dataset, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Dataset]:
+) -> Dataset:
     """Point ``$SHOPLAB_DATA`` at the shared dataset for one test."""
     monkeypatch.setenv("SHOPLAB_DATA", str(dashboard_data.root))
     return dashboard_data

@@ -1,15 +1,15 @@
 """A small real dataset for the dashboard tests, built through the real pipeline.
 
-simulate (with the configured experiments assigning users through ``experiments.ExperimentPolicy``)
+simulate (with the configured experiments assigning users through ``simulator.ExperimentPolicy``)
 → ``analysis.analyze`` + ``save_scorecard`` for every experiment (what ``shoplab analyze`` does),
 which writes the scorecard JSON the dashboard reads → the feature store (build, apply,
-materialize) when ``shoplab.features`` exports those steps.
-Used by the AppTest suite (session fixture in ``conftest.py``) and the browser test.
+materialize), as the demo does.
+Used by the AppTest suite (session fixture in ``conftest.py``) and the browser test. Every module
+is imported plainly: a broken in-repo import must fail the suite, never skip it.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from shoplab import analysis, experiments, features, sdk
+from shoplab.simulator import ExperimentPolicy, simulate
 
 # The default configs start 2026-01-08 after a 7-day pre-period (CUPED, power); 14 days give
 # 7 experiment days, enough for a daily series. At ≈ 0.06 requests per user-day, 30,000 users give
@@ -35,19 +38,6 @@ class Dataset:
     root: Path
     experiments: dict[str, Any]
     scorecards: dict[str, Any]
-    features: str | None  # None: feature store built; else why not (the Features test skips)
-
-
-def require(module: str, *names: str) -> Any:
-    """Import ``module`` and check it exports ``names``, else skip naming what is missing."""
-    try:
-        mod = importlib.import_module(module)
-    except ImportError as exc:
-        pytest.skip(f"{module} is not importable yet ({exc}); the dashboard data needs it")
-    missing = [n for n in names if not hasattr(mod, n)]
-    if missing:
-        pytest.skip(f"{module} does not export {', '.join(missing)} yet")
-    return mod
 
 
 _SHARED: dict[str, Dataset] = {}
@@ -66,44 +56,32 @@ def shared(factory: pytest.TempPathFactory) -> Dataset:
 
 def build(root: Path) -> Dataset:
     """Simulate, analyze and return the dataset under ``root`` (``$SHOPLAB_DATA`` set meanwhile)."""
-    simulator = require("shoplab.simulator", "simulate")
-    experiments = require("shoplab.experiments", "load_experiments", "ExperimentPolicy")
-    analysis = require("shoplab.analysis", "analyze", "save_scorecard")
     old = os.environ.get("SHOPLAB_DATA")
     os.environ["SHOPLAB_DATA"] = str(root)
     try:
-        simulator.simulate(
+        simulate(
             users=USERS,
             items=ITEMS,
             days=DAYS,
             seed=SEED,
             start=START,
-            policy=experiments.ExperimentPolicy(),
+            policy=ExperimentPolicy(),
         )
         exps = dict(experiments.load_experiments())
-        cards = {key: analysis.analyze(key) for key in sorted(exps)}
+        cards = {key: sdk.analyze(key) for key in sorted(exps)}
         for card in cards.values():  # what `shoplab analyze KEY` does: the dashboard reads these
             analysis.save_scorecard(card)
-        features = _build_features()
+        _build_features()
     finally:
         if old is None:
             os.environ.pop("SHOPLAB_DATA", None)
         else:
             os.environ["SHOPLAB_DATA"] = old
-    return Dataset(root=root, experiments=exps, scorecards=cards, features=features)
+    return Dataset(root=root, experiments=exps, scorecards=cards)
 
 
-def _build_features() -> str | None:
-    """Build feature tables, ``feast apply`` and materialize, as the demo does; None when done."""
-    try:
-        features = importlib.import_module("shoplab.features")
-    except ImportError as exc:
-        return f"shoplab.features is not importable yet ({exc})"
-    steps = ("build_features", "apply_repo", "materialize")
-    missing = [n for n in steps if not hasattr(features, n)]
-    if missing:
-        return f"shoplab.features does not export {', '.join(missing)} yet"
+def _build_features() -> None:
+    """Build feature tables, ``feast apply`` and materialize, as the demo does."""
     features.build_features()
     features.apply_repo()
     features.materialize(datetime.combine(START + timedelta(days=DAYS), time.min, tzinfo=UTC))
-    return None

@@ -18,6 +18,7 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from shoplab.sdk import interactions
 from tests.dashboards.conftest import APP
 from tests.dashboards.dataset import Dataset
 
@@ -190,12 +191,12 @@ def test_trends_page_shows_the_daily_series_with_both_intervals(on_dashboard_dat
 def test_segments_page_shows_bh_adjusted_pvalues_of_the_breakdown(
     on_dashboard_data: Dataset,
 ) -> None:
-    from shoplab import analysis
+    from shoplab import sdk
 
     key = _analyzed(on_dashboard_data)[0]
     at = _open("segments", experiment=key, segment="platform")
     _no_exceptions(at)
-    oracle = analysis.analyze(key, segment="platform", daily=False)
+    oracle = sdk.analyze(key, segment="platform", daily=False)
     shown = _frame(at, "segment")
     assert len(shown) == len(oracle.segments) > 0
     assert set(shown["dimension"]) == {"platform"}
@@ -212,12 +213,6 @@ def test_interactions_page_shows_the_sdk_checks_or_says_not_computed(
     key = _analyzed(on_dashboard_data)[0]
     at = _open("interactions", experiment=key)
     _no_exceptions(at)
-    try:
-        from shoplab.analysis.interactions import interactions
-    except ImportError:
-        assert any("not computed yet" in i.value for i in at.info)
-        assert not at.dataframe
-        pytest.skip("analysis.interactions (issue 6) is not importable: the page says so")
     oracle = interactions(key)
     if not oracle:
         assert any("nothing to check" in s.value for s in at.success)
@@ -275,9 +270,8 @@ def test_power_page_shows_analysis_power_for_every_cell(on_dashboard_data: Datas
 
 
 def test_features_page_lists_the_registry(on_dashboard_data: Dataset) -> None:
-    if on_dashboard_data.features is not None:
-        pytest.skip(on_dashboard_data.features)
     from feast import FeatureStore
+
     from shoplab.dashboards.feature_registry import REPO_PATH
 
     store = FeatureStore(repo_path=str(REPO_PATH))
@@ -346,7 +340,7 @@ def test_broken_exposure_logging_raises_the_red_srm_banner(
     dashboard_data: Dataset, data_root: Path
 ) -> None:
     """Drop a seventh of one treatment arm's exposures (a logging bug), re-analyze: red banner."""
-    from shoplab import analysis
+    from shoplab import analysis, sdk
 
     shutil.copytree(dashboard_data.root / "events", data_root / "events")
     key = max(
@@ -364,7 +358,7 @@ def test_broken_exposure_logging_raises_the_red_srm_banner(
             & (pl.col("unit_id") % 7 == 0)
         )
         exposures.filter(~lost).write_parquet(f)
-    card = analysis.analyze(key)
+    card = sdk.analyze(key)
     analysis.save_scorecard(card)
     assert card.srm.mismatch, "dropping 1/7 of one arm must be a sample ratio mismatch"
 
@@ -387,7 +381,6 @@ def test_broken_exposure_logging_raises_the_red_srm_banner(
 )
 def test_empty_data_root_explains_itself(data_root: Path, page: str) -> None:
     """A fresh checkout (no `shoplab demo` yet): every page says so, none shows a traceback."""
-    pytest.importorskip("shoplab.experiments")
     at = _open(page)
     _no_exceptions(at)
     assert at.title[0].value == page.capitalize()

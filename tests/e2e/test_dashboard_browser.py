@@ -20,8 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from shoplab.dashboards.cli import streamlit_command
 
+from shoplab.dashboards.cli import streamlit_command
 from tests.dashboards.dataset import Dataset, shared
 
 pytestmark = pytest.mark.e2e
@@ -142,9 +142,7 @@ def _pages(data: Dataset) -> list[tuple[str, str, list[str]]]:
                 "Feature services",
                 "Online store freshness",
                 "Online / offline consistency",
-            ]
-            if data.features is None
-            else ["Features", "has no feature views"],
+            ],
         ),
     ]
 

@@ -146,7 +146,6 @@ def test_killed_feature_build_then_rerun_gives_identical_tables(
     sim_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from shoplab.feature_repo.pipelines import VIEWS
-
     from shoplab.features import build_features
 
     reference, victim = tmp_path / "reference", tmp_path / "victim"
@@ -260,17 +259,16 @@ def test_broken_event_file_names_file_and_column_and_rerun_after_fix_completes(
 def test_broken_experiment_config_names_file_and_field_and_rerun_after_fix_completes(
     data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from shoplab.analysis import analyze
-    from shoplab.experiments.loader import DEFAULT_DIR
-
     from shoplab import experiments
-    from shoplab.simulator import simulate
+    from shoplab.experiments.loader import DEFAULT_DIR
+    from shoplab.sdk import analyze
+    from shoplab.simulator import ExperimentPolicy, simulate
 
     configs = tmp_path / "configs"
     shutil.copytree(DEFAULT_DIR, configs)  # the shipped configs, whatever the environment says
     monkeypatch.setenv("SHOPLAB_EXPERIMENTS", str(configs))
     experiments.clear_cache()
-    policy = experiments.ExperimentPolicy(experiments.load_layout(configs))
+    policy = ExperimentPolicy(experiments.load_layout(configs))
     simulate(users=3_000, items=600, days=21, seed=5, start="2026-01-01", policy=policy)
 
     target = configs / "rank_ranker_v2.yaml"
