@@ -10,11 +10,16 @@ from __future__ import annotations
 import importlib
 import json
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 AREAS = ("simulator", "experiments", "features", "analysis", "dashboard")
+
+
+def area_module(area: str) -> Any:
+    """The benchmark module of one area (``shoplab.benchmarks.<area>``), which has ``run``."""
+    return importlib.import_module(f"{__package__}.{area}")
 
 
 def register(app: typer.Typer) -> None:
@@ -42,7 +47,7 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(f"--only == {unknown}, must be among {list(AREAS)}.")
         rows = []
         for area in areas:
-            module = importlib.import_module(f"benchmarks.{area}")
+            module = area_module(area)
             console.print(f"[bold]{area}[/] ({'full' if full else 'quick'} sizes)…")
             rows.extend(module.run(quick=not full))
         table = Table(title="shoplab benchmarks (medians; ratio = case / baseline)")
