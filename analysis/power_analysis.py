@@ -6,6 +6,13 @@ impression in the most recent ``days`` days (the same unit-level SQL with
 the delta method) and ``traffic`` × active users / variants per arm go into statsmodels'
 ``NormalIndPower``. The CUPED line uses the correlation between that window and the ``pre_days``
 before it: MDE × sqrt(1 − ρ²).
+
+A duration longer than the impression log is refused (:class:`InputError` naming the days and the
+range the log covers), not extrapolated. Both inputs of the MDE depend on the duration in ways the
+log cannot show beyond its end: active users grow sublinearly (returning users are not new units),
+and per-unit variance changes as each unit accumulates more days of behaviour. Measuring the
+shorter window and labelling it with the longer duration (what happened before) understates the
+traffic of a long test and mislabels the answer.
 """
 
 from __future__ import annotations
@@ -56,13 +63,14 @@ class PowerResult:
     window_end: datetime
 
 
-def _latest_day() -> date:
+def _log_days() -> tuple[date, date]:
+    """First and last day of the daily impression files."""
     days = day_files(paths.events_dir("impressions"))
     if not days:
         raise EventTableMissingError(
             "no daily impression files (YYYY-MM-DD.parquet) in the event log."
         )
-    return max(days)
+    return min(days), max(days)
 
 
 def power(
@@ -81,7 +89,8 @@ def power(
     Args:
         metric: a catalog metric name.
         traffic: share of users in the experiment, in (0, 1].
-        days: planned duration (the variance is measured over the latest ``days`` days of data).
+        days: planned duration (the variance is measured over the latest ``days`` days of data,
+            which must lie in the impression log: no extrapolation).
         alpha: two-sided significance level.
         power: probability of detecting an effect of size MDE.
         variants: number of arms sharing the traffic equally.
@@ -90,7 +99,7 @@ def power(
 
     Raises:
         analysis.metrics.UnknownMetricError: unknown metric.
-        InputError: an argument out of range (a ``ValueError``).
+        InputError: an argument out of range (a ``ValueError``), ``days`` beyond the log included.
         DataError: no variation of the metric in the window.
         EventTableMissingError: no daily impression files.
     """
@@ -105,7 +114,21 @@ def power(
     if variants < 2:
         raise InputError(f"variants == {variants}, must be >= 2.")
     m = get_metric(metric)
-    last = as_of or _latest_day()
+    first, latest = _log_days()
+    folder = paths.events_dir("impressions")
+    last = as_of or latest
+    if not first <= last <= latest:
+        raise InputError(
+            f"as_of == {last}, must be in [{first}, {latest}] (the days of {folder})."
+        )
+    available = (last - first).days + 1
+    if days > available:
+        raise InputError(
+            f"days == {days}, must be <= {available}: the impression log ({folder}) covers "
+            f"{first} to {latest}, {available} day(s) up to {last}. The MDE of a longer test is "
+            "not extrapolated (active users and per-unit variance depend on the duration); "
+            "simulate or collect more days, or ask for fewer."
+        )
     end = datetime.combine(last, time(), tzinfo=UTC) + timedelta(days=1)
     start = end - timedelta(days=days)
     q = UnitQuery("__power__", start, end, pre_days, unit_columns_for([m]), population="active")

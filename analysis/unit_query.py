@@ -14,6 +14,12 @@ The filters, in SQL:
   ``window_end = min(end, as_of)``.
 - The pre-period is [start − pre_days, start) for every unit (a fixed calendar window, so that it
   cannot be influenced by the treatment); it feeds CUPED covariates and winsorization caps.
+- Impressions of an item missing from the items table count in every column
+  (``impressions``, hence CTR's denominator) and not in ``new_item_impressions``, whose rule
+  needs the item's ``created_ts``: the items table is LEFT joined (:data:`ITEM_JOIN`). An inner
+  join would drop those impressions from every column of the table as soon as any metric needs
+  the items, so a metric's value would depend on which other metrics are requested (issue 12).
+  The content-type breakdown is the exception: it inner-joins, a row needs a content type.
 - Daily fact tables are read through an explicit list of ``YYYY-MM-DD.parquet`` files covering the
   two windows, so a 90-day log does not cost 90 days of I/O for a 14-day test.
 """
@@ -34,6 +40,7 @@ from shoplab.events.files import check_schema
 
 __all__ = [
     "COLUMN_SQL",
+    "ITEM_JOIN",
     "NEW_ITEM_DAYS",
     "NEW_USER_DAYS",
     "SEGMENT_DIMENSIONS",
@@ -73,6 +80,14 @@ COLUMN_SQL: Final[dict[str, tuple[str, str]]] = {
     "gmv_gross": ("orders", "e.gmv"),
 }
 """Unit column → (event table, SQL contribution of one event ``e``; items joined as ``it``)."""
+
+ITEM_JOIN: Final = "LEFT JOIN items_t it ON it.item_id = e.item_id"
+"""How both builds join the items (temp table ``items_t``) to events ``e`` for an item column.
+
+LEFT, so that the join drops no event: an unknown item's ``it.created_ts`` is NULL, the
+``new_item_impressions`` comparison is NULL and its CASE gives 0 (the item is not known to be
+new), while ``impressions`` and every other column still count the event.
+"""
 
 VALUE_TYPES: Final[dict[str, str]] = {"gmv": "DOUBLE", "gmv_gross": "DOUBLE"}
 """SQL type of one event's contribution to a unit column that is not a plain count: money as

@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 from shoplab.analysis.unit_base import build_unit_base
 from shoplab.analysis.unit_query import (
     COLUMN_SQL,
+    ITEM_JOIN,
     VALUE_TYPES,
     UnitQuery,
     event_files,
@@ -216,9 +217,9 @@ def _scan_events(
             f", coalesce({COLUMN_SQL[c][1]}, 0)::{VALUE_TYPES.get(c, 'TINYINT')} AS {c}"
             for c in valued
         )
-        item_join = (
-            "JOIN items_t it ON it.item_id = e.item_id" if "new_item_impressions" in tcols else ""
-        )
+        # LEFT: an impression of an item missing from the items table still counts in every
+        # other column (``unit_query.ITEM_JOIN``); only ``new_item_impressions`` skips it
+        item_join = ITEM_JOIN if "new_item_impressions" in tcols else ""
         if item_join:
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE items_t AS SELECT item_id, created_ts "

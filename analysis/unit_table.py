@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 from shoplab.analysis.unit_base import build_unit_base, drop_relation, user_attributes
 from shoplab.analysis.unit_query import (
     COLUMN_SQL,
+    ITEM_JOIN,
     UnitQuery,
     event_files,
     files_sql,
@@ -228,11 +229,13 @@ def build_sql_unit_table(con: duckdb.DuckDBPyConnection, q: UnitQuery, name: str
                 f"::DOUBLE AS {c}"
             )
             aggs.append(f"sum(CASE WHEN e.ts < {start} THEN {expr} ELSE 0 END)::DOUBLE AS pre_{c}")
-        item_join = (
-            "JOIN items_t it ON it.item_id = e.item_id"
-            if by_ct or "new_item_impressions" in cols
-            else ""
-        )
+        # a content-type row needs the item's content type: an unknown item has none, so the
+        # breakdown (every column alike) keeps known items only; without it the join is LEFT, as
+        # in the scan, so that asking for new_item_impressions changes no other column
+        if by_ct:
+            item_join = "JOIN items_t it ON it.item_id = e.item_id"
+        else:
+            item_join = ITEM_JOIN if "new_item_impressions" in cols else ""
         ct_col = "it.content_type, " if by_ct else ""
         con.execute(
             f"""

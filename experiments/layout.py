@@ -114,9 +114,26 @@ def set_problems(
     experiments: Mapping[str, Experiment],
     placements: Mapping[str, Placement],
     files: Mapping[str, str] | None = None,
+    locked: Mapping[str, tuple[str, int, int]] | None = None,
 ) -> list[Problem]:
-    """Set rules: known layer, placeable, no overlapping ranges, no double allowlisting."""
+    """Set rules: known layer, placeable, no overlapping ranges, no double allowlisting.
+
+    An overlap is reported once, on the file that most likely caused it, and names both files and
+    both ranges. The user edits one file and the other is the range it ran into, so the blamed one
+    is the less established of the two: not in the lock of running experiments with its current
+    salt and range (``locked``: key -> (salt, start, end)), then a draft before a running one,
+    then the later start, then the later key. Blaming the untouched file sends the user to fix a
+    config that was right.
+    """
     files = files or {}
+    locks = locked or {}
+
+    def established(e: Experiment) -> tuple[bool, bool, float]:
+        # larger is more established: locked as it is now, running, started earlier
+        p = placements[e.key]
+        in_lock = locks.get(e.key) == (e.seed, p.start, p.end)
+        return (in_lock, e.status == "running", -e.start.timestamp())
+
     problems: list[Problem] = []
     names = [layer.name for layer in layers.layers]
     live = [e for e in experiments.values() if e.status != "stopped"]
@@ -152,11 +169,18 @@ def set_problems(
             if pa.error or pb.error:
                 continue
             if overlaps(pa, pb):
+                ra, rb = established(a), established(b)
+                # blame the less established; on a full tie the later key (b if keys sort so)
+                new, old = (a, b) if ra < rb or (ra == rb and a.key > b.key) else (b, a)
+                pn, po = placements[new.key], placements[old.key]
+                fn, fo = files.get(new.key, new.key), files.get(old.key, old.key)
                 problems.append(
                     Problem(
-                        files.get(b.key, b.key), "buckets", [pb.start, pb.end],
-                        f"must not overlap {a.key} ({files.get(a.key, a.key)}) buckets "
-                        f"[{pa.start}, {pa.end}) in layer {a.layer!r} while both run.",
+                        fn, "buckets", [pn.start, pn.end],
+                        f"must not overlap {old.key} ({fo}) buckets "
+                        f"[{po.start}, {po.end}) in layer {a.layer!r} while both run "
+                        f"({fn} [{pn.start}, {pn.end}) and {fo} [{po.start}, {po.end}) share "
+                        f"[{max(pn.start, po.start)}, {min(pn.end, po.end)})).",
                     )
                 )
             both = set(a.allowlist) & set(b.allowlist)

@@ -283,14 +283,23 @@ def validate(
     running: dict[str, dict[str, Any]] = {}
     if cfg.layers is not None:
         placements = place(cfg.experiments)
-        problems += set_problems(cfg.layers, cfg.experiments, placements, cfg.files)
+        lock: dict[str, Any] | None = None
+        if lock_path.is_file():
+            lock = json.loads(lock_path.read_text(encoding="utf-8"))
+        # the lock tells which of two overlapping experiments is untouched since the last run
+        locked = {
+            k: (str(v.get("salt")), int(v["buckets"][0]), int(v["buckets"][1]))
+            for k, v in ((lock or {}).get("experiments") or {}).items()
+            if isinstance(v, dict) and isinstance(v.get("buckets"), list)
+            and len(v["buckets"]) == 2
+        }
+        problems += set_problems(cfg.layers, cfg.experiments, placements, cfg.files, locked)
         running = {
             k: _lock_entry(e, cfg.layers, placements[k].start, placements[k].end)
             for k, e in cfg.experiments.items()
             if e.status == "running" and placements[k].error is None
         }
-        if lock_path.is_file():
-            lock = json.loads(lock_path.read_text(encoding="utf-8"))
+        if lock is not None:
             problems += _lock_problems(lock, running, cfg.layers, cfg.files)
     written = not problems and write_lock and cfg.layers is not None
     if written:

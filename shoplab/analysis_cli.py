@@ -95,7 +95,12 @@ def register(app: typer.Typer) -> None:
         target_power: Annotated[float, typer.Option("--power")] = 0.8,
         variants: Annotated[int, typer.Option("--variants")] = 2,
     ) -> None:
-        """Minimum detectable effect of METRIC from the variance of the latest DAYS of traffic."""
+        """Minimum detectable effect of METRIC from the variance of the latest DAYS of traffic.
+
+        DAYS beyond the impression log is refused (exit 2), never extrapolated.
+        """
+        from datetime import timedelta
+
         from rich.console import Console
         from rich.table import Table
 
@@ -115,7 +120,9 @@ def register(app: typer.Typer) -> None:
         )
         t.add_column("quantity")
         t.add_column("value", justify="right")
+        last_day = (r.window_end - timedelta(days=1)).date()
         for k, v in (
+            ("traffic window", f"{r.window_start.date()} to {last_day} ({r.days} days)"),
             ("active users in window", f"{r.active_units:,}"),
             ("units per variant", f"{r.units_per_variant:,}"),
             ("baseline", f"{r.baseline:.4g}"),

@@ -8,6 +8,7 @@ ids ``int64``, ``position``/``quantity`` ``int32``, timestamps ``timestamp[us, t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -21,7 +22,7 @@ from shoplab.core.files import day_of
 from shoplab.core.paths import events_dir
 from shoplab.events.errors import EventLogError
 
-__all__ = ["FACT_TABLES", "EventFile", "check_schema", "discover", "log_end_us"]
+__all__ = ["FACT_TABLES", "EventFile", "check_schema", "discover", "discover_all", "log_end_us"]
 
 FACT_TABLES: Final = tuple(name for name, t in TABLES.items() if t.daily)
 _DAY_US: Final = 86_400_000_000
@@ -87,11 +88,19 @@ def check_schema(table: str, path: Path) -> int:
     return int(meta.num_rows)
 
 
-def discover(table: str) -> list[EventFile]:
+def discover(table: str, problems: list[EventLogError] | None = None) -> list[EventFile]:
     """Every file of ``table`` (sorted by name), each checked with :func:`check_schema`.
 
     Hidden files (``.name``: in-flight temporary writes) are skipped; any other file that is not
     ``*.parquet`` is an error, not silently ignored.
+
+    Args:
+        table: the table whose folder ``events/<table>/`` is listed.
+        problems: when given, a bad file's error is appended here and the file left out, so a
+            caller can report every bad file at once; when None, the first bad file raises.
+
+    Raises:
+        EventLogError: a bad file, only when ``problems`` is None.
     """
     folder = events_dir(table)
     if not folder.is_dir():
@@ -100,18 +109,49 @@ def discover(table: str) -> list[EventFile]:
     for path in sorted(folder.iterdir()):
         if path.name.startswith(".") or path.is_dir():
             continue
-        if path.suffix != ".parquet":
-            raise EventLogError(
-                f"{path}: not a Parquet file (name must end in .parquet); "
-                f"every file of events/{table}/ must be Parquet.",
-                path=path,
-            )
-        rows = check_schema(table, path)
+        try:
+            if path.suffix != ".parquet":
+                raise EventLogError(
+                    f"{path}: not a Parquet file (name must end in .parquet); "
+                    f"every file of events/{table}/ must be Parquet.",
+                    path=path,
+                )
+            rows = check_schema(table, path)
+        except EventLogError as exc:
+            if problems is None:
+                raise
+            problems.append(exc)
+            continue
         # a daily file is named by its day (core.files.DAY_FILE); any other name is undated, and
         # its rows are checked against the end of the log instead of a day
         day = day_of(path) if TABLES[table].daily else None
         out.append(EventFile(table=table, path=path, rows=rows, day=day))
     return out
+
+
+def discover_all(tables: Sequence[str]) -> dict[str, list[EventFile]]:
+    """:func:`discover` every table, checking every file before failing on any.
+
+    A user who fixes one broken file should not have to re-run to learn about the next one, so
+    every file of every table is checked and all the bad ones are reported in one error.
+
+    Raises:
+        EventLogError: one or more bad files. With one, it is that file's own error; with more,
+            its message lists every file with its rule (``problems`` holds each file's error).
+    """
+    problems: list[EventLogError] = []
+    files = {t: discover(t, problems) for t in tables}
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        # numbered: a file's own message may hold a ';' (the not-Parquet one does)
+        listed = " ".join(f"({i}) {p}" for i, p in enumerate(problems, 1))
+        raise EventLogError(
+            f"bad files == {len(problems)}, must be 0 (every file must be readable as its "
+            f"table): {listed}",
+            problems=tuple(problems),
+        )
+    return files
 
 
 def log_end_us(files: dict[str, list[EventFile]]) -> int | None:

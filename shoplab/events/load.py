@@ -28,9 +28,9 @@ from shoplab.core.contract import TABLES, arrow_schema
 from shoplab.core.duck import connect, sql_list, sql_str
 from shoplab.core.paths import events_dir, quarantine_dir
 from shoplab.events.errors import EventLogError
-from shoplab.events.files import EventFile, discover, log_end_us
+from shoplab.events.files import EventFile, discover, discover_all, log_end_us
 from shoplab.events.report import LoadReport, TableLoad
-from shoplab.events.rules import REFERENCES, duplicate_reason, rules_for
+from shoplab.events.rules import QUARANTINED, REFERENCES, duplicate_reason, rules_for
 
 __all__ = ["load_events"]
 
@@ -77,10 +77,15 @@ def _bad_rows(
         con.executemany("INSERT INTO f_days VALUES (?, ?, ?)", dated)
 
     available = {a for a, (t, _, _) in REFERENCES.items() if refs.get(t)}
+    batches = {t: sorted(quarantine_dir(t).glob("batch-*.parquet")) for t, _, _ in
+               REFERENCES.values()}
+    available |= {q for q, a in QUARANTINED.items()
+                  if a in available and batches[REFERENCES[a][0]]}
     if log_end is not None:
         available.add("log_end")
     rules = [r for r in rules_for(table) if r.needs is None or r.needs in available]
     used = sorted({r.needs for r in rules if r.needs in REFERENCES})
+    used_q = sorted({r.needs for r in rules if r.needs in QUARANTINED})
 
     ctes, joins = [], ["LEFT JOIN f_days f ON f.source_file = s.source_file"]
     for alias in used:
@@ -89,8 +94,22 @@ def _bad_rows(
         ctes.append(f"{alias} AS ({sql.format(ref=ref, src='src')})")
         on = " AND ".join(f"{alias}.{k} = s.{k}" for k in keys)
         joins.append(f"LEFT JOIN {alias} ON {on}")
+    for q in used_q:
+        # one reason per quarantined key; a duplicate's reason only when nothing else is known
+        ref_table, _, keys = REFERENCES[QUARANTINED[q]]
+        key_list = ", ".join(keys)
+        ref = f"read_parquet({sql_list(str(p) for p in batches[ref_table])}, union_by_name = true)"
+        ctes.append(
+            f"{q} AS (SELECT {key_list}, coalesce(min(reason) FILTER "
+            f"(WHERE reason NOT LIKE 'duplicate %'), min(reason)) AS reason FROM {ref} "
+            f"SEMI JOIN (SELECT DISTINCT {key_list} FROM src) k USING ({key_list}) "
+            f"GROUP BY {key_list})"
+        )
+        on = " AND ".join(f"{q}.{k} = s.{k}" for k in keys)
+        joins.append(f"LEFT JOIN {q} ON {on}")
     cases = " ".join(
-        f"WHEN {r.condition.format(log_end=log_end)} THEN {sql_str(r.reason)}" for r in rules
+        f"WHEN {r.condition.format(log_end=log_end)} THEN {r.reason_sql or sql_str(r.reason)}"
+        for r in rules
     )
     with_clause = f"WITH {', '.join(ctes)} " if ctes else ""
     con.execute(
@@ -202,7 +221,8 @@ def load_events(tables: Sequence[str] | None = None, *, progress: bool = False) 
 
     Raises:
         EventLogError: an unknown table name, a file that is not Parquet, a contract column
-            missing or of the wrong type. Nothing is changed on disk when a file fails the check.
+            missing or of the wrong type. Every file is checked first and one error names every
+            bad file with its rule; nothing is changed on disk when a file fails the check.
 
     Example:
         >>> import os, tempfile
@@ -218,8 +238,9 @@ def load_events(tables: Sequence[str] | None = None, *, progress: bool = False) 
     unknown = [t for t in wanted if t not in TABLES]
     if unknown:
         raise EventLogError(f"tables == {unknown}, must be among {list(ORDER)}.")
-    # Check every file of every table first: a bad file fails the run before anything moves.
-    files = {t: discover(t) for t in ORDER}
+    # Check every file of every table first: bad files fail the run before anything moves, and
+    # all of them are named in one error.
+    files = discover_all(ORDER)
     todo = [t for t in ORDER if t in wanted]
     for t in todo:  # temp files of a run that was killed mid-rewrite (never read: hidden)
         remove_orphans(events_dir(t))

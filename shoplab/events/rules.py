@@ -28,6 +28,11 @@ Reasons (in rule order; a rule is skipped when the table it refers to has no fil
   ``user_id differs from request``, ``order without click``, ``order before click``
 - daily tables: ``ts outside its file's day`` (file ``YYYY-MM-DD.parquet`` covers that UTC day),
   ``ts after log end`` (files without a date; the log ends at 00:00 after its newest daily file)
+- before each ``unknown user_id``, ``unknown shop_id``, ``unknown item_id`` rule:
+  ``<key> quarantined (<table>: <reason>)`` when the key is not among the referenced table's
+  accepted rows but was quarantined there, so the first cause is named: an impression of an item
+  with a negative price says ``item_id quarantined (items: negative or NaN price)``, not
+  ``unknown item_id``
 - last: ``duplicate <key columns>`` (``duplicate order_id``, ``duplicate request_id, item_id``, …)
 """
 
@@ -38,7 +43,7 @@ from typing import Final
 
 from shoplab.core.contract import CATEGORIES, CONTENT_TYPES, COUNTRIES, PLATFORMS, SURFACES, TABLES
 
-__all__ = ["REFERENCES", "Rule", "duplicate_reason", "rules_for"]
+__all__ = ["QUARANTINED", "REFERENCES", "Rule", "duplicate_reason", "rules_for"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class Rule:
     reason: str
     condition: str
     needs: str | None = None  # the reference table this rule reads; skipped when it has no files
+    reason_sql: str | None = None  # SQL giving the reason per row, when it is not ``reason`` as is
 
 
 def _in(values: tuple[str, ...]) -> str:
@@ -93,6 +99,37 @@ REFERENCES: Final[dict[str, tuple[str, str, tuple[str, ...]]]] = {
     ),
 }
 
+QUARANTINED: Final[dict[str, str]] = {"qusr": "usr", "qshp": "shp", "qitm": "itm"}
+"""Quarantine relations: alias -> the reference alias whose table's quarantined rows it reads.
+
+Only for the ``unknown <key>`` rules (a dimension row that was quarantined is not unknown); an
+event whose request, impression or click was quarantined stays an orphan (``impression without
+request``), whose first cause is its parent's own quarantine reason.
+
+``q<alias>`` holds one row per key of ``quarantine/<table>/`` with the reason that key's row was
+quarantined for, so a row whose reference was quarantined says why (the first cause) instead of
+``unknown <key>``. Available only when that table has quarantine batches.
+"""
+
+
+def _quarantined(alias: str) -> Rule:
+    """A row whose reference key is not accepted but was quarantined: name the upstream reason.
+
+    Checked right before the rule for a missing reference (``unknown item_id``), and only when
+    the key is absent from the accepted rows, so a quarantined duplicate of an accepted key
+    changes nothing.
+    """
+    table, _, keys = REFERENCES[alias]
+    q = f"q{alias}"
+    label = f"{', '.join(keys)} quarantined ({table}: "
+    return Rule(
+        f"{label}<reason>)",
+        f"{alias}.{keys[0]} IS NULL AND {q}.reason IS NOT NULL",
+        needs=q,
+        reason_sql=f"'{label}' || {q}.reason || ')'",
+    )
+
+
 _TS = "epoch_us(s.{col})"
 _DAILY_RULES: Final = (
     Rule("ts outside its file's day", "f.day_lo IS NOT NULL AND (epoch_us(s.ts) < f.day_lo "
@@ -120,6 +157,7 @@ _SPECIFIC: Final[dict[str, tuple[Rule, ...]]] = {
         Rule("unknown category", f"s.category NOT IN {_in(CATEGORIES)}"),
         Rule("unknown content_type", f"s.content_type NOT IN {_in(CONTENT_TYPES)}"),
         Rule("negative or NaN price", "s.price < 0 OR isnan(s.price)"),
+        _quarantined("shp"),
         Rule("unknown shop_id", "shp.shop_id IS NULL", needs="shp"),
         _after_end("created_ts"),
     ),
@@ -128,6 +166,7 @@ _SPECIFIC: Final[dict[str, tuple[Rule, ...]]] = {
         Rule("search without query", "s.surface = 'search' AND s.query IS NULL"),
         Rule("unknown country", f"s.country NOT IN {_in(COUNTRIES)}"),
         Rule("unknown platform", f"s.platform NOT IN {_in(PLATFORMS)}"),
+        _quarantined("usr"),
         Rule("unknown user_id", "usr.user_id IS NULL", needs="usr"),
         Rule("request before user signup", "epoch_us(s.ts) < usr.signup_us", needs="usr"),
         *_DAILY_RULES,
@@ -137,6 +176,7 @@ _SPECIFIC: Final[dict[str, tuple[Rule, ...]]] = {
         Rule("impression without request", "req.request_id IS NULL", needs="req"),
         Rule("user_id differs from request", "req.ref_user <> s.user_id", needs="req"),
         Rule("impression before request", "epoch_us(s.ts) < req.ref_ts", needs="req"),
+        _quarantined("itm"),
         Rule("unknown item_id", "itm.item_id IS NULL", needs="itm"),
         Rule("item created after impression", "epoch_us(s.ts) < itm.created_us", needs="itm"),
         *_DAILY_RULES,

@@ -209,7 +209,8 @@ def _ids(case: tuple[str, dict[str, Any], str]) -> str:
 
 
 def _read(path: Path) -> list[dict[str, Any]]:
-    return pq.read_table(path).to_pylist()
+    rows: list[dict[str, Any]] = pq.read_table(path).to_pylist()
+    return rows
 
 
 def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -348,6 +349,9 @@ def test_every_rule_is_covered_by_a_case() -> None:
             needed = {n for n in needed if "file's day" not in n[1]}
         if table != "requests":  # "ts after log end" (undated daily file) is tested on requests
             needed.discard((table, "ts after log end"))
+        # a reason naming an upstream quarantine needs a bad row in another table: those rules
+        # are covered by test_events_first_cause.test_every_upstream_rule_is_covered
+        needed = {n for n in needed if not n[1].endswith("<reason>)")}
         assert needed <= covered, needed - covered
 
 

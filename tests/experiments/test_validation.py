@@ -108,6 +108,40 @@ def test_overlapping_ranges_in_a_layer(write_configs: WriteConfigs) -> None:
     assert "must not overlap one (one.yaml) buckets [0, 5000) in layer 'rank'" in p.rule
 
 
+def test_overlap_blames_the_new_file_and_names_both(
+    write_configs: WriteConfigs, tmp_path: Path
+) -> None:
+    # zeta runs and is locked; a new alpha.yaml claims part of its range. Before the fix the
+    # problem sat on zeta.yaml (the later file name), the file nobody touched.
+    lock = tmp_path / "lock.json"
+    zeta = experiment_doc("zeta", buckets=[0, 5000])
+    assert _problems(write_configs(zeta), lock) == []
+    problems = _problems(write_configs(zeta, experiment_doc("alpha", buckets=[4000, 6000])), lock)
+    overlap = [p for p in problems if p.field == "buckets"]
+    assert len(overlap) == 1, problems
+    p = overlap[0]
+    assert (p.file, p.value) == ("alpha.yaml", [4000, 6000])
+    assert "must not overlap zeta (zeta.yaml) buckets [0, 5000) in layer 'rank'" in p.rule
+    assert "alpha.yaml [4000, 6000) and zeta.yaml [0, 5000) share [4000, 5000)" in p.rule
+    assert str(p).startswith("alpha.yaml: buckets == [4000, 6000]: must not overlap zeta")
+
+
+def test_overlap_without_lock_blames_draft_then_later_start(write_configs: WriteConfigs) -> None:
+    # no lock: a draft yields to a running experiment, a later start to an earlier one
+    draft = _problems(write_configs(
+        experiment_doc("aaa", buckets=[4000, 6000], status="draft"),
+        experiment_doc("zzz", buckets=[0, 5000]),
+    ))
+    assert [(p.file, p.value) for p in draft] == [("aaa.yaml", [4000, 6000])]
+    assert "zzz (zzz.yaml) buckets [0, 5000)" in draft[0].rule
+    later = _problems(write_configs(
+        experiment_doc("aaa", buckets=[4000, 6000], start="2026-01-10T00:00:00Z"),
+        experiment_doc("zzz", buckets=[0, 5000]),
+    ))
+    assert [(p.file, p.value) for p in later] == [("aaa.yaml", [4000, 6000])]
+    assert "aaa.yaml [4000, 6000) and zzz.yaml [0, 5000) share [4000, 5000)" in later[0].rule
+
+
 def test_variant_seeds_must_be_unique(write_configs: WriteConfigs) -> None:
     root = write_configs(
         experiment_doc("one", salt="shared"),
