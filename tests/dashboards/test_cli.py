@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from shoplab.cli import app
 from shoplab.dashboards.cli import APP_PATH, SAFE_OPTIONS, streamlit_command
+from tests.servers import free_port, wait_for_http
 
 
 def test_help_lists_port_and_headless() -> None:
@@ -83,9 +84,7 @@ def test_page_icon_is_drawn_locally() -> None:
 @pytest.mark.slow  # 12 s of Streamlit start-up; the browser test already serves every page
 def test_shoplab_dashboard_serves_and_stops_with_its_process(data_root: Path) -> None:
     """The real command: it answers /_stcore/health, and killing it leaves no server behind."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     exe = Path(sys.executable).with_name("shoplab")
     proc = subprocess.Popen(
         [str(exe), "dashboard", "--headless", "--port", str(port)],
@@ -94,18 +93,12 @@ def test_shoplab_dashboard_serves_and_stops_with_its_process(data_root: Path) ->
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(
-                    f"http://localhost:{port}/_stcore/health", timeout=2
-                ) as r:
-                    assert r.read() == b"ok"
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"no server on port {port}: {proc.communicate()[0][-2000:]}")
-                time.sleep(0.3)
+        wait_for_http(
+            f"http://localhost:{port}/_stcore/health", proc, 60,
+            lambda: proc.communicate()[0] if proc.poll() is not None else "",
+        )
+        with urllib.request.urlopen(f"http://localhost:{port}/_stcore/health", timeout=5) as r:
+            assert r.read() == b"ok"
     finally:
         proc.terminate()
         proc.wait(timeout=15)
@@ -140,9 +133,7 @@ def test_dashboard_without_a_terminal_serves_on_loopback_only(data_root: Path) -
     """``shoplab dashboard`` as a script runs it: no stdin, no --headless, no --host."""
     if not Path("/proc/net/tcp").exists():
         pytest.skip("needs /proc/net/tcp to list listening sockets")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     exe = Path(sys.executable).with_name("shoplab")
     proc = subprocess.Popen(
         [str(exe), "dashboard", "--port", str(port)],
@@ -152,18 +143,12 @@ def test_dashboard_without_a_terminal_serves_on_loopback_only(data_root: Path) -
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(
-                    f"http://127.0.0.1:{port}/_stcore/health", timeout=2
-                ) as r:
-                    assert r.read() == b"ok"
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"no server on port {port}: {proc.communicate()[0][-2000:]}")
-                time.sleep(0.3)
+        wait_for_http(
+            f"http://127.0.0.1:{port}/_stcore/health", proc, 60,
+            lambda: proc.communicate()[0] if proc.poll() is not None else "",
+        )
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=5) as r:
+            assert r.read() == b"ok"
         assert _listening_addresses(port) == {"127.0.0.1"}
         # the process is Streamlit itself (exec): its command line is the configuration it runs
         argv = Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")[:-1]

@@ -12,10 +12,7 @@ waits on) and every chart has drawn, then checks the page's key text, that no el
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +20,7 @@ import pytest
 
 from shoplab.dashboards.cli import streamlit_command
 from tests.dashboards.dataset import Dataset, shared
+from tests.servers import free_port, wait_for_http
 
 pytestmark = pytest.mark.e2e
 
@@ -39,12 +37,6 @@ CHROMIUM_ARGS = [
 RENDER_TIMEOUT_MS = 60_000
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def e2e_data(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
     """The session's dashboard dataset (built here when the browser test runs alone)."""
@@ -54,7 +46,7 @@ def e2e_data(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
 @pytest.fixture(scope="module")
 def server(e2e_data: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real Streamlit server on a free port; yields its base URL and stops it afterwards."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "SHOPLAB_DATA": str(e2e_data.root)}
     log = tmp_path_factory.mktemp("streamlit_log") / "server.log"
     with log.open("w") as out:
@@ -63,19 +55,7 @@ def server(e2e_data: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Itera
         )
     base = f"http://localhost:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"streamlit exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not answer /_stcore/health in 60 s:\n{log.read_text()}")
-            time.sleep(0.3)
+        wait_for_http(f"{base}/_stcore/health", proc, 60, log.read_text)
         yield base
     finally:
         proc.terminate()

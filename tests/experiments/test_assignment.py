@@ -90,11 +90,11 @@ def _frame(n: int) -> pl.DataFrame:
     )
 
 
-@pytest.mark.parametrize("at", [AT, datetime(2026, 1, 16, tzinfo=UTC)])
-def test_assign_and_assign_frame_match_the_oracle(rich_dir: Any, at: datetime) -> None:
-    layout = load_layout(rich_dir)
-    df = _frame(3_000)
-    frame = assign_frame(df, experiments=layout, at=at)
+def _check_against_oracle(
+    frame: pl.DataFrame, layout: Layout, at: datetime, *, forced_never: bool = False
+) -> set[str]:
+    """Every row of ``assign_frame``'s answer equals ``assign`` and the oracle; return the
+    experiments reached. ``forced_never``: no row may be allowlisted (string ids)."""
     seen: set[str] = set()
     for row in frame.iter_rows(named=True):
         attrs = {k: row[k] for k in ("country", "platform", "is_new_user")}
@@ -104,8 +104,19 @@ def test_assign_and_assign_frame_match_the_oracle(rich_dir: Any, at: datetime) -
         for la in got.layers:
             assert (la.experiment, la.variant) == want[la.layer]
             assert (row[f"{la.layer}_experiment"], row[f"{la.layer}_variant"]) == want[la.layer]
+            if forced_never:
+                assert not row[f"{la.layer}_forced"]  # allowlists key on Int64 ids: "7" is not 7
             if la.experiment:
                 seen.add(la.experiment)
+    return seen
+
+
+@pytest.mark.parametrize("at", [AT, datetime(2026, 1, 16, tzinfo=UTC)])
+def test_assign_and_assign_frame_match_the_oracle(rich_dir: Any, at: datetime) -> None:
+    layout = load_layout(rich_dir)
+    df = _frame(3_000)
+    frame = assign_frame(df, experiments=layout, at=at)
+    seen = _check_against_oracle(frame, layout, at)
     # every running experiment was reached (the test exercises each rule), drafts never
     expected = {"rank_a", "rank_b", "mix_new"} | ({"recall_late"} if at.day >= 15 else set())
     assert seen == expected
@@ -223,18 +234,7 @@ def test_assign_frame_takes_string_ids_with_the_answers_of_assign(
     layout = load_layout(rich_dir)
     df = _frame(3_000).with_columns(pl.Series("user_id", _string_ids(3_000)))
     frame = assign_frame(df, experiments=layout, at=at)
-    seen: set[str] = set()
-    for row in frame.iter_rows(named=True):
-        attrs = {k: row[k] for k in ("country", "platform", "is_new_user")}
-        want = oracle(layout, row["user_id"], attrs, at)
-        got = assign(row["user_id"], attrs, experiments=layout, at=at)
-        assert got.holdout == want["holdout"] == row["holdout"]
-        for la in got.layers:
-            assert (la.experiment, la.variant) == want[la.layer]
-            assert (row[f"{la.layer}_experiment"], row[f"{la.layer}_variant"]) == want[la.layer]
-            assert not row[f"{la.layer}_forced"]  # allowlists key on Int64 ids: "7" is not 7
-            if la.experiment:
-                seen.add(la.experiment)
+    seen = _check_against_oracle(frame, layout, at, forced_never=True)
     assert seen >= {"rank_a", "rank_b", "mix_new"}
     # a Categorical column is the same ids; more threads than chunks change nothing
     cat = df.with_columns(pl.col("user_id").cast(pl.Categorical))

@@ -14,10 +14,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -32,6 +30,7 @@ import shoplab.features as sf
 from shoplab.core.paths import using_data_root
 from shoplab.features.repo import repo_path
 from tests.eventlog import write_events
+from tests.servers import free_port, wait_for_http
 
 pytestmark = pytest.mark.e2e
 
@@ -39,12 +38,6 @@ PROJECT = repo_path().parent
 FEAST = str(Path(sys.executable).parent / "feast")
 CHROMIUM = Path("/usr/bin/chromium")
 STARTUP_S = 90  # importing Feast + the repo on a loaded 2-core box: ~10 s, 40 s seen under load
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +59,7 @@ class Server:
 
     def __init__(self, args: list[str], root: Path, log: Path, health: str) -> None:
         """Start ``feast -c feature_repo <args>`` and wait until ``health`` answers 200."""
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = log
         env = {**os.environ, "SHOPLAB_DATA": str(root)}
@@ -86,21 +79,7 @@ class Server:
             raise
 
     def _wait(self, health: str) -> None:
-        deadline = time.monotonic() + STARTUP_S
-        while True:
-            if self.proc.poll() is not None:
-                pytest.fail(f"feast exited with {self.proc.returncode}:\n{self.log.read_text()}")
-            try:
-                with urllib.request.urlopen(self.base + health, timeout=2) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"feast did not answer {health} in {STARTUP_S} s:\n{self.log.read_text()}"
-                )
-            time.sleep(0.3)
+        wait_for_http(self.base + health, self.proc, STARTUP_S, self.log.read_text)
 
     def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
         """POST JSON; return (status, decoded body)."""
