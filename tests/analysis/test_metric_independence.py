@@ -81,6 +81,15 @@ def _rows(rows: list[MetricRow]) -> dict[tuple[str, str], tuple[object, ...]]:
     return {(r.metric, r.variant): tuple(getattr(r, f) for f in FIELDS) for r in rows}
 
 
+def _same(got: tuple[object, ...], want: tuple[object, ...]) -> bool:
+    """Equal field by field; floats to 1e-12 relative. DuckDB's parallel double sums vary in the
+    last bits from run to run (~1e-15); the bug this guards against moved CTR by 5e-3."""
+    return len(got) == len(want) and all(
+        g == pytest.approx(w, rel=1e-12, abs=1e-15) if isinstance(w, float) else g == w
+        for g, w in zip(got, want, strict=True)
+    )
+
+
 def test_ctr_is_the_same_with_and_without_new_item_exposure_share(
     use_unknown_items: Path,
 ) -> None:
@@ -94,7 +103,7 @@ def test_ctr_is_the_same_with_and_without_new_item_exposure_share(
     assert set(alone) < set(both)
     for key, want in alone.items():
         assert want[2] == "ok"
-        assert both[key] == want, key
+        assert _same(both[key], want), (key, both[key], want)
 
 
 def test_every_catalog_metric_alone_equals_it_among_all(use_unknown_items: Path) -> None:
@@ -105,7 +114,7 @@ def test_every_catalog_metric_alone_equals_it_among_all(use_unknown_items: Path)
         alone = _rows(analyze(exp, as_of=exp.end, metrics=[name], daily=False).rows)
         assert alone, name
         for key, want in alone.items():
-            assert together[key] == want, key
+            assert _same(together[key], want), (key, together[key], want)
 
 
 def test_impression_columns_count_unknown_items_and_new_items_only_known(
