@@ -65,6 +65,7 @@ from shoplab.core.contract import TABLES
 from shoplab.core.duck import connect
 from shoplab.core.errors import InputError
 from shoplab.core.files import parquet_files
+from shoplab.events.manifest import LogCheck, check_event_log
 
 __all__ = [
     "DAILY_AUTO_MAX_UNITS",
@@ -126,10 +127,11 @@ def _scan(
     scan = scan_units(con, q)
     n_units = scan.position.size
     run_daily = daily if daily is not None else n_units <= DAILY_AUTO_MAX_UNITS
-    # caps first: the daily series applies them day by day, before the unit table exists
+    # the scorecard's caps, before the unit table exists; the daily series computes each day's
+    # own (the cap an as_of run of that day would use, ``analysis.daily.daily_caps``)
     with pre_period_table(con, scan.events) as pre_table:
         caps = winsorize_caps(con, metrics, table=pre_table)
-    series = daily_statistics(scan.events, metrics, caps) if run_daily else None
+    series = daily_statistics(scan.events, metrics) if run_daily else None
     # the series' final state is the window totals: no separate per-unit sum of the events
     window = series.window if series is not None else window_totals(scan.events)
     write_unit_table(con, q, scan, window)
@@ -241,8 +243,12 @@ def analyze(
     tuning_n: int = DEFAULT_TUNING_N,
     daily: bool | None = None,
     interactions: bool = True,
+    allow_unvalidated: bool = False,
 ) -> Scorecard:
     """Analyse one experiment from the event log and exposures under ``$SHOPLAB_DATA``.
+
+    Reads exactly the validated event log: the files on disk must be those of
+    ``events/manifest.json`` (``shoplab.events.manifest``), whose version the scorecard names.
 
     Args:
         experiment: an object with ``key, layer, variants, start, end, metrics`` (first variant
@@ -264,14 +270,20 @@ def analyze(
             ``DAILY_AUTO_MAX_UNITS`` exposed units.
         interactions: also test independence and interaction effects against every experiment
             of ``experiments`` running at once in another layer (``analysis.interactions``).
+        allow_unvalidated: analyse a log never validated, or changed since validation, instead
+            of refusing: the scorecard's status is ``unvalidated_log`` (untrustworthy) and its
+            first warning names what differs.
 
     Raises:
+        UnvalidatedLogError: the event log was never validated or changed since (unless
+            ``allow_unvalidated``).
         UnknownExperimentError: unknown key.
         analysis.metrics.UnknownMetricError: unknown metric.
         InputError: bad option values (the message names the field, the value and the rule).
     """
     _check_options(alpha, pre_days, segment)
     _require_event_log()
+    log = check_event_log(allow_unvalidated=allow_unvalidated)
     exp = as_spec(resolve_experiment(experiment, experiments))
     metric_defs, tested = scorecard_metrics(exp, metrics)
     window = _window(exp, as_of)
@@ -291,6 +303,8 @@ def analyze(
         stats = reduce_statistics(con, metric_defs, scan.caps)
         counts = {k[0]: int(next(iter(v.values())).n) for k, v in stats.items()}
         srm, warnings = _srm_warnings(exp, counts, n_multi)
+        if log.status != "validated":
+            warnings.insert(0, f"UNTRUSTWORTHY: {log.describe()}.")
         rows = adjust_holm(
             metric_rows(
                 stats,
@@ -345,6 +359,7 @@ def analyze(
         counts,
         n_multi,
         _Sections(rows, segment, seg_rows, points, inter_rows, warnings),
+        log,
         cuped=cuped,
         alpha=alpha,
         tuning_n=tuning_n,
@@ -368,6 +383,7 @@ def _scorecard(
     counts: Mapping[str, int],
     n_multi: int,
     parts: _Sections,
+    log: LogCheck,
     *,
     cuped: bool,
     alpha: float,
@@ -391,9 +407,14 @@ def _scorecard(
         alpha=alpha,
         cuped=cuped,
         primary_metric=exp.metrics.primary,
-        status=(status := scorecard_status(exp, counts, srm.mismatch)),
+        status=(
+            status := "unvalidated_log"
+            if log.status != "validated"
+            else scorecard_status(exp, counts, srm.mismatch)
+        ),
         trustworthy=status == "ok",
         warnings=parts.warnings,
+        event_log=log,
         srm=SrmInfo(
             chi2=srm.chi2,
             pvalue=srm.pvalue,

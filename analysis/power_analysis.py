@@ -33,6 +33,7 @@ from shoplab.core import paths
 from shoplab.core.duck import connect
 from shoplab.core.errors import DataError, InputError
 from shoplab.core.files import day_files
+from shoplab.events.manifest import check_event_log
 
 __all__ = ["PowerResult", "power"]
 
@@ -102,6 +103,7 @@ def power(
         InputError: an argument out of range (a ``ValueError``), ``days`` beyond the log included.
         DataError: no variation of the metric in the window.
         EventTableMissingError: no daily impression files.
+        UnvalidatedLogError: the event log was never validated, or changed since.
     """
     if not 0 < traffic <= 1:
         raise InputError(f"traffic == {traffic}, must be in (0, 1].")
@@ -115,6 +117,7 @@ def power(
         raise InputError(f"variants == {variants}, must be >= 2.")
     m = get_metric(metric)
     first, latest = _log_days()
+    check_event_log()  # the variance of what validation accepted, as a scorecard would see it
     folder = paths.events_dir("impressions")
     last = as_of or latest
     if not first <= last <= latest:

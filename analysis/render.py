@@ -69,6 +69,22 @@ def _cells(r: MetricRow) -> list[str]:
     ]
 
 
+def _caps_note(card: Scorecard) -> str:
+    """The winsorization bounds of the rows, both when the cap is two-sided ("" if none)."""
+    bounds: dict[str, str] = {}
+    for r in card.rows:
+        if r.winsorize_cap is None or r.metric in bounds:
+            continue
+        bounds[r.metric] = (
+            f"{r.metric} within [{_n(r.winsorize_lower)}, {_n(r.winsorize_cap)}]"
+            if r.winsorize_lower is not None
+            else f"{r.metric} at ≤ {_n(r.winsorize_cap)}"
+        )
+    if not bounds:
+        return ""
+    return "Winsorized per unit (pre-period quantiles): " + "; ".join(bounds.values()) + "."
+
+
 def _header_lines(card: Scorecard) -> list[str]:
     lines = list(card.warnings)
     units = ", ".join(f"{v.key}: {v.units:,} (w={v.weight:g})" for v in card.variants)
@@ -77,6 +93,11 @@ def _header_lines(card: Scorecard) -> list[str]:
         f"{card.window_end:%Y-%m-%d %H:%M} UTC; units {units}; SRM p = {_p(card.srm.pvalue)}"
     )
     return lines
+
+
+def _event_log_line(card: Scorecard) -> str:
+    """Which event log the scorecard read (older saved scorecards do not say)."""
+    return card.event_log.describe() if card.event_log else "event log: not recorded"
 
 
 _INTER_HEAD = (
@@ -117,6 +138,7 @@ def render_markdown(card: Scorecard) -> str:
         out.append(f"> **⚠ {w}**\n")
     out.append(f"## Scorecard: {card.experiment}\n")
     out.append(_header_lines(card)[-1] + "\n")
+    out.append(_event_log_line(card) + "\n")
     out.append("| " + " | ".join(_HEAD) + " |")
     out.append("|" + "---|" * len(_HEAD))
     for r in card.rows:
@@ -140,6 +162,8 @@ def render_markdown(card: Scorecard) -> str:
         f"\np adj: Holm across primary and secondary metrics. Always-valid CI: "
         f"{card.sequential.method}, N* = {card.sequential.tuning_n:,}."
     )
+    if note := _caps_note(card):
+        out.append(f"\n{note}")
     return "\n".join(out) + "\n"
 
 
@@ -152,7 +176,7 @@ def render_rich(card: Scorecard) -> list[object]:
     if card.warnings:
         style = "bold white on red" if not card.trustworthy else "yellow"
         parts.append(Panel("\n".join(card.warnings), title="WARNING", style=style))
-    t = Table(title=_header_lines(card)[-1], show_lines=False)
+    t = Table(title=_header_lines(card)[-1], caption=_caps_note(card) or None, show_lines=False)
     for h in _HEAD:
         t.add_column(h, overflow="fold")
     for r in card.rows:
@@ -173,4 +197,5 @@ def render_rich(card: Scorecard) -> list[object]:
         for i in card.interactions:
             i_t.add_row(*_inter_cells(i), style="bold red" if i.flagged or i.dependent else None)
         parts.append(i_t)
+    parts.append(f"[dim]{_event_log_line(card)}[/]")
     return parts

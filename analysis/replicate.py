@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from shoplab.analysis.metrics import Metric
 from shoplab.analysis.reduce import Caps, winsorize_caps
-from shoplab.analysis.rows import metric_test_options
+from shoplab.analysis.rows import metric_test_options, skewness_bound
 from shoplab.analysis.spec import (
     ExperimentLike,
     as_spec,
@@ -29,7 +29,13 @@ from shoplab.analysis.spec import (
     resolve_experiment,
     scorecard_metrics,
 )
-from shoplab.analysis.stats import Effect, SufficientStatistic, two_sample_effect
+from shoplab.analysis.stats import (
+    MAX_DIFFERENCE_SKEWNESS,
+    Effect,
+    SufficientStatistic,
+    two_sample_effect,
+    withhold_inference,
+)
 from shoplab.analysis.unit_query import UnitQuery
 from shoplab.analysis.unit_table import UnitTable, build_unit_table, fetch_polars
 from shoplab.analysis.variables import metric_sql, unit_columns_for
@@ -201,8 +207,12 @@ def analyze_assignments(
         if one:
             c = SufficientStatistic(c.n[0], c.sums[0], c.sum_products[0])
             t = SufficientStatistic(t.n[0], t.sums[0], t.sum_products[0])
-        out[name] = two_sample_effect(
+        effect = two_sample_effect(
             c, t, cuped=cuped, alpha=alpha, nonnegative=by_name[name].nonnegative,
             **metric_test_options(by_name[name]),
         )
+        # the scorecard's rule (``analysis.rows``): no p-value or interval where the difference
+        # is too skewed for its reference; the audit counts those as no rejection
+        withheld = skewness_bound(by_name[name], c, t) > MAX_DIFFERENCE_SKEWNESS
+        out[name] = withhold_inference(effect, withheld)
     return out

@@ -14,14 +14,17 @@ from typing import TypedDict
 import numpy as np
 
 from shoplab.analysis.metrics import Metric
-from shoplab.analysis.reduce import Caps, StatisticsTable
+from shoplab.analysis.reduce import NO_LOWER_CAP, Caps, StatisticsTable
 from shoplab.analysis.scorecard import MetricRow, RowStatus, SegmentRow
 from shoplab.analysis.sequential import confidence_sequence_halfwidth
 from shoplab.analysis.stats import (
+    MAX_DIFFERENCE_SKEWNESS,
     Effect,
+    FloatArray,
     SufficientStatistic,
     Test,
     benjamini_hochberg,
+    difference_skewness_bound,
     holm,
     two_sample_effect,
 )
@@ -37,6 +40,7 @@ __all__ = [
     "metric_rows",
     "metric_test_options",
     "segment_rows",
+    "skewness_bound",
 ]
 
 RELATIVE_CI_WIDE_G = 0.1
@@ -117,9 +121,31 @@ def _status(
     se = float(e.abs_se)
     if not np.isfinite(se) or se == 0:
         return "zero_variance", "standard error of the effect is 0: the metric is constant"
+    g = float(skewness_bound(metric, c, t))
+    if g > MAX_DIFFERENCE_SKEWNESS:
+        return "too_few_units", (
+            f"p-value and intervals withheld: the difference in means is too skewed for its "
+            f"{'t' if metric.kind == 'mean' else 'normal'} reference (skewness >= {g:.2f} > "
+            f"{MAX_DIFFERENCE_SKEWNESS}; units: control {int(n_c)}, treatment {int(n_t)}); "
+            "the A/A false-positive rate exceeds 6 % from 0.13. Balance the arms or wait for "
+            "more units"
+        )
     if float(e.control_value) == 0:
         return "zero_baseline", "control value is 0: relative effect undefined"
     return "ok", ""
+
+
+def skewness_bound(
+    metric: Metric, control: SufficientStatistic, treatment: SufficientStatistic
+) -> FloatArray:
+    """``stats.difference_skewness_bound`` where it holds, else 0.
+
+    It holds for means and proportions of non-negative values; a row (or an audit replication)
+    whose bound exceeds ``MAX_DIFFERENCE_SKEWNESS`` gets no p-value and no interval.
+    """
+    if metric.kind in ("mean", "proportion") and metric.nonnegative:
+        return difference_skewness_bound(control, treatment)
+    return np.zeros(np.broadcast(control.n, treatment.n).shape)
 
 
 def _relative_fields(e: Effect, fields: EffectFields) -> None:
@@ -222,8 +248,15 @@ def _safe_fields(
 
 
 def _cap(caps: Caps, m: Metric) -> float | None:
+    """The upper winsorization bound (``winsorize_cap``), None when not winsorized."""
     c = caps.get(m.name)
     return c[1] if c else None
+
+
+def _lower(caps: Caps, m: Metric) -> float | None:
+    """The lower bound of a two-sided cap (``winsorize_lower``); None for a one-sided cap."""
+    c = caps.get(m.name)
+    return c[0] if c and c[0] > NO_LOWER_CAP else None
 
 
 class _Options(TypedDict):
@@ -261,6 +294,7 @@ def metric_rows(
         MetricRow(
             variant=vk,
             winsorize_cap=_cap(caps, m),
+            winsorize_lower=_lower(caps, m),
             adjusted_pvalue=None,  # set by adjust_holm over the whole family
             **_safe_fields(m, control[m.name], table[(vk, None)][m.name], **opts),
         )
@@ -290,6 +324,7 @@ def segment_rows(
             dimension=dimension,
             segment=s,
             winsorize_cap=_cap(caps, m),
+            winsorize_lower=_lower(caps, m),
             adjusted_pvalue=None,  # set by adjust_segments_bh below
             **_safe_fields(m, table[(variants[0], s)][m.name], table[(vk, s)][m.name], **opts),
         )

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from shoplab.core import paths
 from shoplab.core.atomic import atomic_write_text
 from shoplab.core.errors import NotFoundError
+from shoplab.events.manifest import LogCheck
 
 __all__ = [
     "STATUSES",
@@ -48,7 +49,7 @@ RowStatus = Literal[
     "zero_baseline",
     "error",
 ]
-ScorecardStatus = Literal["ok", "draft", "no_exposures", "srm_mismatch"]
+ScorecardStatus = Literal["ok", "unvalidated_log", "draft", "no_exposures", "srm_mismatch"]
 """Whether a whole scorecard can be trusted (see :class:`Scorecard`)."""
 STATUSES: tuple[str, ...] = RowStatus.__args__  # type: ignore[attr-defined]
 """Row statuses:
@@ -133,7 +134,14 @@ class MetricRow(_Model):
     variance_reduction: float | None = None
     cs_lower: float | None = None
     cs_upper: float | None = None
-    winsorize_cap: float | None = None
+    winsorize_cap: float | None = Field(
+        None, description="upper winsorization bound of the per-unit value (None: not winsorized)"
+    )
+    winsorize_lower: float | None = Field(
+        None,
+        description="lower winsorization bound, set when the cap is two-sided (the pre-period's "
+        "1 − q quantile is negative: refund-heavy units); None: no lower bound",
+    )
 
 
 class SegmentRow(MetricRow):
@@ -188,8 +196,10 @@ class InteractionRow(_Model):
 class Scorecard(_Model):
     """The analysis of one experiment as of one instant.
 
-    ``status`` says whether the scorecard can be trusted, first cause first: ``ok``, ``draft``
-    (the experiment assigns nobody), ``no_exposures`` (nothing to analyze: every row is no_data),
+    ``status`` says whether the scorecard can be trusted, first cause first: ``ok``,
+    ``unvalidated_log`` (forced over an event log never validated or changed since validation;
+    ``event_log`` says what differs), ``draft`` (the experiment assigns nobody),
+    ``no_exposures`` (nothing to analyze: every row is no_data),
     ``srm_mismatch`` (the SRM test fails, p < 0.001). ``trustworthy`` is ``status == "ok"``; every
     renderer prints the warning above the table and ``shoplab analyze`` exits 3 otherwise.
     """
@@ -210,6 +220,9 @@ class Scorecard(_Model):
     status: ScorecardStatus = "ok"
     trustworthy: bool
     warnings: list[str]
+    event_log: LogCheck | None = None
+    """Which version of the event log this scorecard read (``shoplab.events.manifest``): status
+    ``validated`` unless forced over a log never validated or changed since."""
     srm: SrmInfo
     sequential: SequentialInfo
     rows: list[MetricRow]

@@ -106,8 +106,13 @@ def synthesize_event_log(
     order_mult: float = 1.0,
     drop_treatment_exposures: float = 0.0,
     seed: int = 7,
+    validate: bool = True,
 ) -> None:
     """Write a schema-conforming event log + exposures for one two-variant experiment.
+
+    With ``validate`` (default) the log is then validated (``shoplab.events.load_events``, which
+    quarantines nothing here and writes the manifest analysis requires); ``validate=False``
+    leaves it raw, as a marketplace's export arrives.
 
     Users have lognormal activity and Beta click / order propensities (so the unit-level variance
     looks like a marketplace's, not like iid Bernoulli impressions). Treatment multiplies the
@@ -135,6 +140,9 @@ def synthesize_event_log(
     ).write_parquet(ev / "users" / "users.parquet")
     n_items = max(1_000, users // 10)
     item_created = t0 + rng.uniform(-60, days, n_items) * day_s
+    # items 1..50 (the fallback of an impression drawn before its item existed) exist before
+    # the pre-period: the log passes validation with nothing quarantined
+    item_created[:50] = t0 - (pre_days + 60) * day_s
     price = np.round(np.exp(rng.normal(3.0, 1.0, n_items)), 2)
     ctypes = np.array(["product", "video", "live"])
     pl.DataFrame(
@@ -222,6 +230,12 @@ def synthesize_event_log(
             "ts": _ts(first_exp[exposed]),
         }
     ).write_parquet(ev / "exposures" / f"{experiment}.parquet")
+    if validate:
+        from shoplab.core.paths import using_data_root
+        from shoplab.events import load_events
+
+        with using_data_root(root):
+            load_events()
 
 
 _BOUND_SQL = """

@@ -2,14 +2,13 @@
 
 Each benchmark module exposes ``run(quick: bool) -> list[Result]``; this command runs the ones
 asked for, prints medians, peak memory and the ratio to each case's named baseline, and writes the
-rows as JSON under ``$SHOPLAB_DATA/benchmarks/`` so figures can be quoted from the file.
+rows as JSON under ``$SHOPLAB_DATA/benchmarks/`` (``latest.json`` too: ``shoplab readme`` renders
+the README's table from it) so figures are quoted from a real run.
 """
 
 from __future__ import annotations
 
 import importlib
-import json
-import time
 from typing import Annotated, Any
 
 import typer
@@ -36,8 +35,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the benchmarks and print medians, peak memory and ratios to named baselines."""
         from rich.console import Console
-        from rich.table import Table
 
+        from shoplab.benchmarks.report import rich_table, save_rows
         from shoplab.core.paths import data_root
 
         console = Console()
@@ -50,22 +49,6 @@ def register(app: typer.Typer) -> None:
             module = area_module(area)
             console.print(f"[bold]{area}[/] ({'full' if full else 'quick'} sizes)…")
             rows.extend(module.run(quick=not full))
-        table = Table(title="shoplab benchmarks (medians; ratio = case / baseline)")
-        for col in ("benchmark", "case", "median", "peak MiB", "baseline", "ratio", "note"):
-            right = col in ("median", "peak MiB", "ratio")
-            table.add_column(col, justify="right" if right else "left")
-        for r in rows:
-            table.add_row(
-                r.benchmark,
-                r.case,
-                f"{r.median_s * 1e3:.3f} ms" if r.median_s < 1 else f"{r.median_s:.2f} s",
-                "" if r.peak_mib is None else f"{r.peak_mib:,.0f}",
-                r.baseline or "",
-                "" if r.ratio is None else f"{r.ratio:.2f}×",
-                r.note,
-            )
-        console.print(table)
-        out = data_root() / "benchmarks" / f"bench-{time.strftime('%Y%m%dT%H%M%S')}.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps([r.as_dict() for r in rows], indent=2))
+        console.print(rich_table(rows))
+        out = save_rows(rows, data_root() / "benchmarks", full=full)
         console.print(f"rows written to {out}")

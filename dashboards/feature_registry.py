@@ -12,11 +12,10 @@ Cached with ``st.cache_data`` keyed on the data root and the registry file's mti
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-import numpy as np
 import pandas as pd
 import polars as pl
 import streamlit as st
@@ -24,6 +23,7 @@ import streamlit as st
 from shoplab.core import paths
 from shoplab.dashboards.data import MissingDependency, UnknownName, fingerprint
 from shoplab.features import repo_path
+from shoplab.features.consistency import last_materialized
 
 __all__ = [
     "REPO_PATH",
@@ -40,9 +40,6 @@ REPO_PATH: Final = repo_path()
 # Rows of the newest snapshot read per view for distributions and null rates: 50k rows give a
 # null rate to ±0.5 pp (95 %) and keep the page under a second even when a view holds 100M rows.
 SAMPLE_ROWS: Final = 50_000
-# Entities compared online vs offline per view: enough to catch a systematic mismatch, cheap
-# enough (one get_online_features call) to run on every page load.
-CONSISTENCY_ENTITIES: Final = 50
 
 
 @dataclass(frozen=True)
@@ -57,14 +54,18 @@ class Registry:
 
 @dataclass(frozen=True)
 class Consistency:
-    """Online vs offline values of one view for a sample of entities.
+    """Online vs offline values of one view: every key, every value.
 
     Attributes:
         view: feature view name.
-        compared: entity × feature values compared.
+        compared: entity × feature values compared (every key on both sides).
         mismatches: how many differ (numbers beyond 1e-9 relative, or null on one side only).
-        rows: the mismatching values (view, entity key, feature, offline, online), capped at 100.
+        rows: the differences (entity key, feature or ``<orphan>``/``<missing>``, offline,
+            online), capped at 100.
         as_of: the materialization end the offline side was cut at.
+        offline_keys, online_keys: keys on each side.
+        orphans: online keys without an offline row as of ``as_of`` (an older world's).
+        missing: offline keys absent online.
     """
 
     view: str
@@ -72,6 +73,15 @@ class Consistency:
     mismatches: int
     rows: pd.DataFrame
     as_of: datetime | None
+    offline_keys: int = 0
+    online_keys: int = 0
+    orphans: int = 0
+    missing: int = 0
+
+    @property
+    def consistent(self) -> bool:
+        """The same key set on both sides and every compared value equal."""
+        return self.orphans == 0 and self.missing == 0 and self.mismatches == 0
 
 
 def _store() -> Any:
@@ -93,11 +103,6 @@ def _version() -> tuple[str, tuple[tuple[str, int, int], ...]]:
 def _ttl(view: Any) -> str:
     ttl = getattr(view, "ttl", None)
     return str(ttl) if ttl else "none"
-
-
-def _last_materialized(view: Any) -> datetime | None:
-    intervals = getattr(view, "materialization_intervals", None) or []
-    return max((end for _, end in intervals), default=None)
 
 
 def _source_path(view: Any) -> str | None:
@@ -122,10 +127,13 @@ def _registry(root: str, version: tuple[tuple[str, int, int], ...]) -> Registry:
             for e in store.list_entities()
         ]
     )
+    from shoplab.features import materialized
+
+    loaded = materialized.load().views  # which event log version each view's online rows are of
     now = datetime.now(UTC)
     views = []
     for v in store.list_feature_views():
-        last = _last_materialized(v)
+        last = last_materialized(v)
         newest = _newest_offline(v)
         views.append(
             {
@@ -144,6 +152,7 @@ def _registry(root: str, version: tuple[tuple[str, int, int], ...]) -> Registry:
                 if last is None or newest is None
                 else max(0.0, (newest - last).total_seconds() / 3600),
                 "online_age_hours": None if last is None else (now - last).total_seconds() / 3600,
+                "event_log": loaded[v.name].event_log if v.name in loaded else "",
             }
         )
     odfvs = [
@@ -261,65 +270,29 @@ def feature_sample(name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     return _feature_sample(name, *_version())
 
 
-def _same(a: Any, b: Any) -> bool:
-    if (
-        a is None
-        or b is None
-        or (isinstance(a, float) and np.isnan(a))
-        or (isinstance(b, float) and np.isnan(b))
-    ):
-        return (a is None or (isinstance(a, float) and np.isnan(a))) == (
-            b is None or (isinstance(b, float) and np.isnan(b))
-        )
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        return bool(np.isclose(float(a), float(b), rtol=1e-9, atol=0.0))
-    return bool(a == b)
-
-
 @st.cache_data(show_spinner="Comparing online and offline values…")
 def _consistency(name: str, root: str, version: tuple[tuple[str, int, int], ...]) -> Consistency:
+    """Every key and value of the view (``shoplab.features.consistency``), not a sample."""
     del root, version
+    from shoplab.features.consistency import compare_view  # Polars + SQLite: on this page only
+
     store = _store()
     view = _view(store, name)
-    as_of = _last_materialized(view)
+    as_of = last_materialized(view)
     if as_of is None:
         return Consistency(name, 0, 0, pd.DataFrame(), None)
-    keys = [c.name for c in view.entity_columns]
-    ts = view.batch_source.timestamp_field
-    ttl = view.ttl if view.ttl else timedelta(days=36500)
-    rows = _offline_rows(view, SAMPLE_ROWS, until=as_of).filter(pl.col(ts) > as_of - ttl)
-    # the online store holds the newest row per entity key as of the last materialization
-    latest = rows.sort(ts, descending=True).unique(subset=keys, keep="first", maintain_order=True)
-    latest = latest.head(CONSISTENCY_ENTITIES)
-    features = [f.name for f in view.features]
-    if latest.is_empty():
-        return Consistency(name, 0, 0, pd.DataFrame(), as_of)
-    from shoplab.features.online_store import reading_as_of
-
-    # the store nulls values older than the ttl at read time (judged at the wall clock by
-    # default); the offline side is "as of the last materialization", so judge both there
-    with reading_as_of(as_of):
-        online = store.get_online_features(
-            features=[f"{name}:{f}" for f in features],
-            entity_rows=latest.select(keys).to_dicts(),
-        ).to_dict()
-    offline = latest.select(keys + features).to_dict(as_series=False)
-    bad = []
-    compared = 0
-    for f in features:
-        for i in range(latest.height):  # ≤ 50 × features values: display-size, not a hot path
-            compared += 1
-            if not _same(offline[f][i], online[f][i]):
-                bad.append(
-                    {
-                        "feature_view": name,
-                        **{k: offline[k][i] for k in keys},
-                        "feature": f,
-                        "offline": offline[f][i],
-                        "online": online[f][i],
-                    }
-                )
-    return Consistency(name, compared, len(bad), pd.DataFrame(bad[:100]), as_of)
+    check = compare_view(store, view, as_of)
+    return Consistency(
+        view=name,
+        compared=check.compared,
+        mismatches=check.mismatches,
+        rows=check.rows.to_pandas(),
+        as_of=as_of,
+        offline_keys=check.offline_keys,
+        online_keys=check.online_keys,
+        orphans=check.orphans,
+        missing=check.missing,
+    )
 
 
 def consistency(name: str) -> Consistency:

@@ -38,8 +38,21 @@ def register(app: typer.Typer) -> None:
                 ),
             ),
         ] = None,
+        allow_unvalidated: Annotated[
+            bool,
+            typer.Option(
+                "--allow-unvalidated",
+                help=(
+                    "Analyse an event log never validated or changed since validation "
+                    "(refused by default); the scorecard is marked untrustworthy."
+                ),
+            ),
+        ] = False,
     ) -> None:
-        """Analyse EXPERIMENT: scorecard with CIs, CUPED, SRM, Holm, always-valid intervals."""
+        """Analyse EXPERIMENT: scorecard with CIs, CUPED, SRM, Holm, always-valid intervals.
+
+        Reads exactly the validated event log (`shoplab events validate` writes its manifest).
+        """
         from rich.console import Console
 
         from shoplab.analysis.render import render_markdown, render_rich
@@ -67,6 +80,7 @@ def register(app: typer.Typer) -> None:
                     segment=segment,
                     cuped=not no_cuped,
                     daily=daily,
+                    allow_unvalidated=allow_unvalidated,
                 )
         except (ShoplabError, ValueError, FileNotFoundError) as exc:
             Console(stderr=True).print(f"[red]error:[/] {exc}")

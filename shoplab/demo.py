@@ -16,12 +16,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.panel import Panel
 
+from shoplab.core.atomic import atomic_write_text
 from shoplab.core.errors import StateError
+from shoplab.core.paths import data_root
 
 __all__ = ["DemoSettings", "run_demo"]
 
@@ -98,6 +101,26 @@ def verdict_table(cards: dict[str, Any]) -> Any:
     return t
 
 
+def summary_text(cards: dict[str, Any]) -> str:
+    """The summary table as plain text (no colour, its natural width): the README's demo block.
+
+    The demo writes it to ``<root>/demo/summary.txt``; ``shoplab readme`` copies that file into
+    the README and a slow test compares the README with a fresh demo's file.
+    """
+    import io
+
+    buffer = io.StringIO()
+    Console(file=buffer, width=400, color_system=None, force_terminal=False).print(
+        verdict_table(cards)
+    )
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
+
+
+def summary_path() -> Path:
+    """``<root>/demo/summary.txt``: the last demo's summary table."""
+    return data_root() / "demo" / "summary.txt"
+
+
 def run_demo(
     settings: DemoSettings | None = None, console: Console | None = None
 ) -> dict[str, Any]:
@@ -156,6 +179,7 @@ def run_demo(
             con.print(part)
     summary["scorecards"] = cards
     con.print(verdict_table(cards))
+    atomic_write_text(summary_path(), summary_text(cards))
 
     labels = features.training_labels(end - timedelta(days=1), end)
     sample = _step(

@@ -34,7 +34,7 @@ from shoplab.benchmarks.analysis import synthesize_event_log as experiment_log
 from shoplab.core.contract import CATEGORIES, CONTENT_TYPES, COUNTRIES, PLATFORMS, polars_schema
 from shoplab.core.paths import events_dir, using_data_root
 
-__all__ = ["START", "experiment_log", "ts", "write_events", "write_table"]
+__all__ = ["START", "experiment_log", "mark_validated", "ts", "write_events", "write_table"]
 
 _US = 1_000_000
 
@@ -237,6 +237,32 @@ def write_table(root: Path, table: str, rows: dict[str, list[Any]], name: str) -
     folder = root / "events" / table
     folder.mkdir(parents=True, exist_ok=True)
     pl.DataFrame(rows, schema=polars_schema(table)).write_parquet(folder / f"{name}.parquet")
+
+
+def mark_validated(root: Path) -> str:
+    """Record the files under ``root`` as the validated log, as they are; return its version.
+
+    For the analysis tests' hand-written logs only: they hold rows that validation would
+    quarantine on purpose (an order of an item its request never clicked, impressions of items
+    missing from the items table), to pin how the engine attributes them. Analysis refuses an
+    unvalidated log, so these tests record the manifest directly (every row accepted) and test
+    the engine's arithmetic on exactly these rows. Logs that should be valid go through
+    ``shoplab.events.load_events`` instead.
+    """
+    import pyarrow.parquet as pq
+
+    from shoplab.core.contract import TABLES
+    from shoplab.core.files import parquet_files
+    from shoplab.events.manifest import record_validation
+    from shoplab.events.report import TableLoad
+
+    with using_data_root(root):
+        loads = []
+        for table in TABLES:
+            files = parquet_files(events_dir(table))
+            rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+            loads.append(TableLoad(table, len(files), rows, rows, 0))
+        return record_validation(loads).version
 
 
 def ts(day: int, hour: float = 12.0) -> datetime:

@@ -44,9 +44,11 @@ st.dataframe(reg.feature_services, hide_index=True, width="stretch")
 
 st.subheader("Online store freshness")
 st.caption(
-    "Feast does not apply a view's ttl on online reads (feast #6821): a row older than its ttl is "
-    "still served unless the client checks, which `shoplab.ranking_features` does. "
-    "`online_behind_hours` is how far the newest offline row is ahead of the last materialization."
+    "The online store applies each view's ttl at read time for every reader (`feast serve` "
+    "included; Feast's own stores do not, feast #6821): a row older than its ttl is served as "
+    "null. `online_behind_hours` is how far the newest offline row is ahead of the last "
+    "materialization; `event_log` is the version of the validated event log the online rows "
+    "were built from."
 )
 fresh = reg.feature_views[
     [
@@ -56,6 +58,7 @@ fresh = reg.feature_views[
         "newest_offline_row",
         "online_behind_hours",
         "online_age_hours",
+        "event_log",
     ]
 ]
 never = fresh[fresh["last_materialized"].isna()]["feature_view"].tolist()
@@ -98,14 +101,17 @@ st.subheader("Online / offline consistency")
 check = feature_registry.consistency(view)
 if check.as_of is None:
     st.info(f"`{view}` has not been materialized yet: nothing to compare.")
-elif check.mismatches:
+elif not check.consistent:
     st.error(
-        f"`{view}`: {check.mismatches} of {check.compared} values differ between the online "
-        f"store and the newest offline row (as of {check.as_of:%Y-%m-%d %H:%M} UTC)."
+        f"`{view}` as of {check.as_of:%Y-%m-%d %H:%M} UTC: {check.online_keys:,} online keys for "
+        f"{check.offline_keys:,} offline keys ({check.orphans:,} orphans online, "
+        f"{check.missing:,} missing online); {check.mismatches:,} of {check.compared:,} values "
+        "differ from the newest offline row."
     )
     st.dataframe(check.rows, hide_index=True, width="stretch")
 else:
     st.success(
-        f"`{view}`: all {check.compared} compared values agree between the online store and "
-        f"the newest offline row per entity (as of {check.as_of:%Y-%m-%d %H:%M} UTC)."
+        f"`{view}`: the online store equals the offline tables as of "
+        f"{check.as_of:%Y-%m-%d %H:%M} UTC: the same {check.online_keys:,} keys, all "
+        f"{check.compared:,} values."
     )

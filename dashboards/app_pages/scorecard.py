@@ -18,6 +18,8 @@ st.markdown(
 tables.srm_banner(card)
 for warning in card.warnings:
     st.warning(warning)
+# which version of the event log this scorecard read (shoplab.events.manifest)
+st.caption(card.event_log.describe() if card.event_log else "event log: not recorded")
 
 directions = {r.metric: data.higher_is_better(r.metric) for r in card.rows}
 table = views.metric_table(card, directions)

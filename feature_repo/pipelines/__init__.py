@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from shoplab.core.atomic import atomic_path, remove_orphans
 from shoplab.core.duck import connect, sql_str
@@ -29,7 +29,7 @@ from shoplab.core.paths import events_dir, feature_tables_dir
 from shoplab.events.files import discover
 
 from .item_stats import item_stats_sql, shop_stats_sql
-from .manifest import write_manifest
+from .manifest import event_log_input, read_manifest, write_manifest
 from .user_long_term import user_category_sql, user_long_term_sql
 from .user_short_term import user_short_term_sql
 
@@ -56,11 +56,18 @@ class NoEventsError(StateError, FileNotFoundError):
 
 
 class BuildReport(NamedTuple):
-    """What a build wrote: days, and rows per view (summed over the days)."""
+    """What a build wrote: days, and rows per view (summed over the days).
+
+    ``event_log`` is the version of the event log it read (``manifest.event_log_input``);
+    ``notes`` says what the build decided on its own (a full rebuild because the log changed, an
+    unvalidated log).
+    """
 
     days: tuple[date, ...]
     rows: dict[str, int]
     removed: tuple[str, ...] = ()
+    event_log: dict[str, Any] = {}
+    notes: tuple[str, ...] = ()
 
 
 def event_days() -> list[date]:
@@ -109,6 +116,16 @@ def build(
     unknown = [v for v in names if v not in VIEWS]
     if unknown:
         raise InputError(f"views == {unknown}, must be among {sorted(VIEWS)}.")
+    log = event_log_input(INPUT_TABLES)
+    notes = _input_notes(log)
+    stale = _built_from_other_log(names, log["version"])
+    if stale and days_available and (first > days_available[0] or last < days_available[-1]):
+        notes.append(
+            f"event log changed since the last build of {', '.join(stale)} "
+            f"(now {log['version']}): rebuilding every day {days_available[0]}.."
+            f"{days_available[-1]}, not only {first}..{last}, so no day of the old log remains."
+        )
+        first, last = min(first, days_available[0]), max(last, days_available[-1])
     created = datetime.now(UTC).replace(microsecond=0)
     days = tuple(first + timedelta(days=i) for i in range((last - first).days + 1))
     rows = dict.fromkeys(names, 0)
@@ -130,8 +147,30 @@ def build(
     finally:
         con.close()
     removed = _prune(names, days_available, set(days))
-    write_manifest(names, days, rows, created)
-    return BuildReport(days=days, rows=rows, removed=tuple(removed))
+    write_manifest(names, days, rows, created, log)
+    return BuildReport(
+        days=days, rows=rows, removed=tuple(removed), event_log=log, notes=tuple(notes)
+    )
+
+
+def _input_notes(log: dict[str, Any]) -> list[str]:
+    """A loud note when the build reads a log that validation did not pass as it is."""
+    if log["status"] == "validated":
+        return []
+    why = (
+        "was never validated" if log["status"] == "unvalidated"
+        else f"changed since validation ({'; '.join(log['problems'][:3])})"
+    )
+    return [
+        f"event log {why}: features are built from unchecked rows (input {log['version']}); "
+        "run `shoplab events validate` first."
+    ]
+
+
+def _built_from_other_log(views: list[str], version: str) -> list[str]:
+    """Views whose last build read another event log version than ``version``."""
+    built = read_manifest().get("views", {})
+    return [v for v in views if v in built and built[v].get("event_log", version) != version]
 
 
 def check_inputs() -> None:

@@ -73,12 +73,15 @@ def aa_checks(
     alpha: float,
     band_alpha: float = 0.01,
     fixed_band: tuple[float, float] | None = None,
+    treatment_share: float = 0.5,
 ) -> tuple[AaCheck, ...]:
     """False-positive rates per metric, with and without CUPED (``effects[cuped][metric]``).
 
-    An undefined p-value (NaN: a replication with no buyers in an arm) counts as no rejection,
-    so the rate's denominator is every replication. The pass band is ``acceptance_band(alpha,
-    replications, band_alpha)`` unless ``fixed_band`` is given.
+    An undefined or withheld p-value (NaN: a replication with no buyers in an arm, or a
+    difference too skewed for its reference) counts as no rejection, so the rate's denominator
+    is every replication. The pass band is ``acceptance_band(alpha, replications, band_alpha)``
+    unless ``fixed_band`` is given; at an unbalanced ``treatment_share`` only its upper end
+    gates (the scorecard may withhold p-values there, which lowers the rate).
     """
     out = []
     for cuped, by_metric in effects.items():
@@ -88,8 +91,21 @@ def aa_checks(
             lo, hi = binomial_ci(hits, p.size)
             rate = hits / p.size
             blo, bhi = _band(alpha, p.size, band_alpha, fixed_band)
+            ok = rate <= bhi and (blo <= rate or treatment_share != 0.5)
             out.append(
-                AaCheck(metric, cuped, p.size, rate, lo, hi, blo <= rate <= bhi, blo, bhi)
+                AaCheck(
+                    metric,
+                    cuped,
+                    p.size,
+                    rate,
+                    lo,
+                    hi,
+                    ok,
+                    blo,
+                    bhi,
+                    treatment_share=treatment_share,
+                    withheld=float(np.isnan(p).mean()),
+                )
             )
     return tuple(out)
 

@@ -2,9 +2,10 @@
 
 A replication is what the platform would have produced had the experiment been configured with
 another salt: the GrowthBook v2 hash (``experiments.gb_hash_ids``) of every unit under salt
-``f"{prefix}:{r}"``, split 50/50 by bucket. Re-hashing the same units re-uses their outcomes, so
-1,000 A/A tests cost 1,000 vectorized hashes and two matrix products instead of 1,000
-simulations; the units' decimal digits are extracted once (``IdDigits``) for all salts.
+``f"{prefix}:{r}:"`` (:func:`rehash_salt`), split 50/50 by bucket. Re-hashing the same units
+re-uses their outcomes, so 1,000 A/A tests cost 1,000 vectorized hashes and two matrix products
+instead of 1,000 simulations; the units' decimal digits are extracted once (``IdDigits``) for
+all salts.
 """
 
 from __future__ import annotations
@@ -20,8 +21,21 @@ __all__ = ["rehash_assignments", "rehash_salt"]
 
 
 def rehash_salt(prefix: str, replication: int) -> str:
-    """The salt of one replication."""
-    return f"{prefix}:{replication}"
+    """The salt of one replication, ending in a separator so that no two replications share draws.
+
+    The v2 hash reads ``salt + str(unit_id)``: with ``f"{prefix}:{r}"`` replication 1's unit 2345
+    and replication 12's unit 345 hash the same string ("…:12345"), and on the 50k-user, seed-7
+    audit world 7.3 % of the 18.6M (replication, unit) draws were shared with another replication
+    (up to 58 % of one replication's). The replications were then not independent: over 8 prefixes
+    × 1,000 replications the A/A false-positive rate of gmv_per_user scattered with sd 1.13 pp
+    instead of the binomial 0.69 pp, and seed 7's prefix landed at 7.6 %; with the separator the
+    scatter is 0.68 pp around 4.7–4.9 %.
+
+    Example:
+        >>> rehash_salt("audit", 12)
+        'audit:12:'
+    """
+    return f"{prefix}:{replication}:"
 
 
 def rehash_assignments(

@@ -32,10 +32,14 @@ def audit_rows(report: AuditReport) -> list[tuple[str, str, str, str, str]]:
     for a in report.aa:
         rows.append(
             (
-                f"A/A false-positive rate{' (CUPED)' if a.cuped else ''}",
+                f"A/A false-positive rate{' (CUPED)' if a.cuped else ''}"
+                + (f", {_pct(a.treatment_share)} treatment" if a.treatment_share != 0.5 else ""),
                 a.metric,
-                f"{_pct(a.rate)} [{_pct(a.ci_lower)}, {_pct(a.ci_upper)}]",
-                f"{_pct(a.band_lower)} – {_pct(a.band_upper)}",
+                f"{_pct(a.rate)} [{_pct(a.ci_lower)}, {_pct(a.ci_upper)}]"
+                + (f"; p withheld in {_pct(a.withheld)}" if a.withheld else ""),
+                f"{_pct(a.band_lower)} – {_pct(a.band_upper)}"
+                if a.treatment_share == 0.5
+                else f"≤ {_pct(a.band_upper)}",
                 _ok(a.passed),
             )
         )

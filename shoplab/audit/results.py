@@ -38,9 +38,14 @@ class AaCheck:
     Attributes:
         rate: share of replications with pvalue < alpha.
         ci_lower, ci_upper: 95 % Clopper–Pearson interval of that rate.
-        passed: ``rate`` inside ``[band_lower, band_upper]``.
+        passed: ``rate`` inside ``[band_lower, band_upper]``; at an unbalanced
+            ``treatment_share``, ``rate <= band_upper`` (withholding is allowed, rejecting
+            too often is not).
         band_lower, band_upper: rates an exact binomial test of alpha over ``replications``
             does not reject (``checks.acceptance_band``), or the settings' fixed band.
+        treatment_share: the re-hash's treatment share (0.5: the balanced A/A).
+        withheld: share of replications without a p-value (``analysis.rows``: the difference
+            is too skewed for its reference); they count as no rejection in ``rate``.
     """
 
     metric: str
@@ -52,6 +57,8 @@ class AaCheck:
     passed: bool
     band_lower: float
     band_upper: float
+    treatment_share: float = 0.5
+    withheld: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -108,7 +108,8 @@ def run_audit(
     Simulates the audit world (two experiments through ``ExperimentPolicy``) into ``root``
     (default ``$SHOPLAB_DATA/audit/world``, so the demo's event log is never touched), runs the
     unit-level SQL once, and checks on ``settings.replications`` fresh-salt re-hashes: A/A
-    false-positive rates, coverage of a known lift and power, always-valid vs naive peeking with a
+    false-positive rates (50/50, and at ``settings.unbalanced_share`` where skewness does not
+    cancel), coverage of a known lift and power, always-valid vs naive peeking with a
     look per day, CUPED variance reduction; then the simulator-injected effect through
     ``analysis.analyze`` and SRM on intact and broken exposure logs.
 
@@ -140,6 +141,17 @@ def run_audit(
             for c in (False, True)
         )
         aa_res = aa_checks({False: plain, True: adjusted}, s.alpha, s.band_alpha, s.fpr_band)
+        if s.unbalanced_share is not None:
+            step(f"A/A with {s.unbalanced_share:.0%} of units in treatment")
+            skewed = rehash_assignments(
+                ids, s.replications, f"audit_rehash_{s.seed}_unbalanced", s.unbalanced_share
+            )
+            uneven = analyze_assignments(
+                units, skewed, cuped=True, alpha=s.alpha, metrics=AUDITED_METRICS
+            )
+            aa_res += aa_checks(
+                {True: uneven}, s.alpha, s.band_alpha, s.fpr_band, s.unbalanced_share
+            )
         cuped_res = cuped_checks(plain, adjusted, ["gmv_per_user", "ctr", "cvr"])
         step(f"coverage of a known +{s.lift:.0%} lift")
         lifted = analyze_assignments(

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from shoplab.audit.settings import AuditSettings
 from shoplab.core.paths import using_data_root
+from shoplab.events import load_events
 from shoplab.experiments import Experiment, Metrics, Variant
 from shoplab.simulator import ExperimentPolicy, SimulationReport, simulate
 
@@ -100,9 +101,13 @@ def audit_experiments(settings: AuditSettings) -> dict[str, Experiment]:
 
 
 def simulate_world(settings: AuditSettings, *, progress: bool = False) -> SimulationReport:
-    """Simulate the audit world into the current data root (see :func:`data_root_at`)."""
+    """Simulate the audit world into the current data root (see :func:`data_root_at`).
+
+    The log is then validated (``shoplab.events.load_events``) like any log before analysis:
+    the audit measures the analysis a scorecard runs, on a log it would accept.
+    """
     policy = ExperimentPolicy(audit_experiments(settings), holdout=False)
-    return simulate(
+    report = simulate(
         users=settings.users,
         items=settings.items,
         days=settings.pre_days + settings.experiment_days,
@@ -111,3 +116,5 @@ def simulate_world(settings: AuditSettings, *, progress: bool = False) -> Simula
         policy=policy,
         progress=progress,
     )
+    load_events()
+    return report

@@ -29,6 +29,7 @@ from shoplab.core.duck import connect, sql_list, sql_str
 from shoplab.core.paths import events_dir, quarantine_dir
 from shoplab.events.errors import EventLogError
 from shoplab.events.files import EventFile, discover, discover_all, log_end_us
+from shoplab.events.manifest import record_validation
 from shoplab.events.report import LoadReport, TableLoad
 from shoplab.events.rules import QUARANTINED, REFERENCES, duplicate_reason, rules_for
 
@@ -217,7 +218,9 @@ def load_events(tables: Sequence[str] | None = None, *, progress: bool = False) 
 
     Returns:
         Per table: files, rows in, rows accepted, rows quarantined (by reason). Also written to
-        ``$SHOPLAB_DATA/quarantine/report.json``.
+        ``$SHOPLAB_DATA/quarantine/report.json``; the accepted files with their content hashes
+        go to ``events/manifest.json`` (``shoplab.events.manifest``), whose ``version`` every
+        later step (features, materialization, scorecards) names.
 
     Raises:
         EventLogError: an unknown table name, a file that is not Parquet, a contract column
@@ -270,6 +273,9 @@ def load_events(tables: Sequence[str] | None = None, *, progress: bool = False) 
     finally:
         con.close()
         bar.stop()
-    report = LoadReport(tables=tuple(results), seconds=time.perf_counter() - t0)
+    manifest = record_validation(results)
+    report = LoadReport(
+        tables=tuple(results), seconds=time.perf_counter() - t0, version=manifest.version
+    )
     report.write_json(quarantine_dir() / "report.json")
     return report

@@ -41,10 +41,14 @@ class TableLoad:
 
 @dataclass(frozen=True)
 class LoadReport:
-    """Every table of a validation run, in validation order, and the run's wall time."""
+    """Every table of a validation run, in order, its wall time and the log version it left.
+
+    ``version`` is the validated log's (``events/manifest.json``, ``shoplab.events.manifest``).
+    """
 
     tables: tuple[TableLoad, ...]
     seconds: float
+    version: str = ""
 
     def __getitem__(self, table: str) -> TableLoad:
         """The entry of one table: ``report["clicks"].quarantined``."""
@@ -66,7 +70,11 @@ class LoadReport:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dict (snake_case keys) for JSON."""
-        return {"seconds": self.seconds, "tables": [asdict(t) for t in self.tables]}
+        return {
+            "version": self.version,
+            "seconds": self.seconds,
+            "tables": [asdict(t) for t in self.tables],
+        }
 
     def write_json(self, path: Path) -> None:
         """Write :meth:`as_dict` to ``path`` (the loader writes ``quarantine/report.json``).
@@ -83,7 +91,8 @@ class LoadReport:
         """A Rich table: one row per table, then the reasons of quarantined rows."""
         from rich.table import Table
 
-        out = Table(title=f"event log validation ({self.seconds:.1f} s)")
+        version = f", version {self.version}" if self.version else ""
+        out = Table(title=f"event log validation ({self.seconds:.1f} s{version})")
         for col, justify in (("table", "left"), ("files", "right"), ("rows in", "right"),
                              ("accepted", "right"), ("quarantined", "right"),
                              ("reasons", "left")):

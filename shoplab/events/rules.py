@@ -99,12 +99,20 @@ REFERENCES: Final[dict[str, tuple[str, str, tuple[str, ...]]]] = {
     ),
 }
 
-QUARANTINED: Final[dict[str, str]] = {"qusr": "usr", "qshp": "shp", "qitm": "itm"}
+QUARANTINED: Final[dict[str, str]] = {
+    "qusr": "usr",
+    "qshp": "shp",
+    "qitm": "itm",
+    "qreq": "req",
+    "qimp": "imp",
+    "qclk": "clk",
+}
 """Quarantine relations: alias -> the reference alias whose table's quarantined rows it reads.
 
-Only for the ``unknown <key>`` rules (a dimension row that was quarantined is not unknown); an
-event whose request, impression or click was quarantined stays an orphan (``impression without
-request``), whose first cause is its parent's own quarantine reason.
+Before each missing-reference rule (``unknown item_id``, ``impression without request``, ``click
+without impression``, ``order without click``): a row whose parent was quarantined is not an
+orphan, and its reason carries the parent's, so a chain names its first cause (an order of a
+click of an impression of a request with an unknown surface says ``unknown surface`` at the end).
 
 ``q<alias>`` holds one row per key of ``quarantine/<table>/`` with the reason that key's row was
 quarantined for, so a row whose reference was quarantined says why (the first cause) instead of
@@ -173,6 +181,7 @@ _SPECIFIC: Final[dict[str, tuple[Rule, ...]]] = {
     ),
     "impressions": (
         Rule("negative position", "s.position < 0"),
+        _quarantined("req"),
         Rule("impression without request", "req.request_id IS NULL", needs="req"),
         Rule("user_id differs from request", "req.ref_user <> s.user_id", needs="req"),
         Rule("impression before request", "epoch_us(s.ts) < req.ref_ts", needs="req"),
@@ -182,6 +191,7 @@ _SPECIFIC: Final[dict[str, tuple[Rule, ...]]] = {
         *_DAILY_RULES,
     ),
     "clicks": (
+        _quarantined("imp"),
         Rule("click without impression", "imp.request_id IS NULL", needs="imp"),
         Rule("user_id differs from impression", "imp.ref_user <> s.user_id", needs="imp"),
         Rule("click before impression", "epoch_us(s.ts) < imp.ref_ts", needs="imp"),
@@ -190,8 +200,10 @@ _SPECIFIC: Final[dict[str, tuple[Rule, ...]]] = {
     "orders": (
         Rule("quantity < 1", "s.quantity < 1"),
         Rule("negative or NaN gmv", "s.gmv < 0 OR isnan(s.gmv)"),
+        _quarantined("req"),
         Rule("order without request", "req.request_id IS NULL", needs="req"),
         Rule("user_id differs from request", "req.ref_user <> s.user_id", needs="req"),
+        _quarantined("clk"),
         Rule("order without click", "clk.request_id IS NULL", needs="clk"),
         Rule("order before click", "epoch_us(s.ts) < clk.ref_ts", needs="clk"),
         *_DAILY_RULES,

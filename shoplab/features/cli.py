@@ -55,6 +55,9 @@ def register(app: typer.Typer) -> None:
             task = progress.add_task("feature tables", total=total)
             report = build_features(first, last, on_step=lambda v, d: progress.advance(task))
         Console().print({k: f"{v:,} rows" for k, v in report.rows.items()})
+        for note in report.notes:  # a full rebuild it decided, an unvalidated log
+            Console(stderr=True).print(f"[bold yellow]note:[/] {note}")
+        typer.echo(f"read event log {report.event_log.get('version', '?')}")
         if report.removed:  # a shorter log than the last build's: its extra days are gone
             typer.echo(
                 f"removed {len(report.removed)} partitions outside the event log's days "
@@ -75,10 +78,15 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Load the newest rows up to END into the online store (first run: from END - ttl)."""
+        from shoplab.features import materialized
         from shoplab.features.repo import materialize as run
 
         when = _instant(end, "--end")
-        for view, (lo, hi) in run(when).items():
-            typer.echo(f"{view}: {lo.isoformat()} .. {hi.isoformat()}")
+        loaded = run(when)
+        state = materialized.load()
+        for view, (lo, hi) in loaded.items():
+            got = state.views.get(view)
+            log = f" (event log {got.event_log})" if got is not None and got.event_log else ""
+            typer.echo(f"{view}: {lo.isoformat()} .. {hi.isoformat()}{log}")
 
     app.add_typer(features, name="features")

@@ -24,10 +24,15 @@ __all__ = ["MaterializedState", "ViewState", "load", "save", "state_path"]
 
 @dataclass(frozen=True)
 class ViewState:
-    """One view's last load: the tables' version and the interval end."""
+    """One view's last load: the tables' version, the interval end, the log they came from.
+
+    ``event_log`` is the event log version the tables were built from (``features/manifest.json``;
+    "" when unknown).
+    """
 
     version: str
     end: datetime
+    event_log: str = ""
 
 
 @dataclass(frozen=True)
@@ -52,10 +57,12 @@ class MaterializedState:
             return None
         return got.end
 
-    def loaded(self, view: str, version: str, end: datetime, online: str) -> MaterializedState:
+    def loaded(
+        self, view: str, version: str, end: datetime, online: str, event_log: str = ""
+    ) -> MaterializedState:
         """This state after a load of ``view`` (another store's record starts afresh)."""
         views = dict(self.views) if online == self.online else {}
-        views[view] = ViewState(version, end)
+        views[view] = ViewState(version, end, event_log)
         return replace(self, online=online, views=views)
 
 
@@ -71,7 +78,9 @@ def load() -> MaterializedState:
         return MaterializedState(
             online=str(raw["online"]),
             views={
-                k: ViewState(str(v["version"]), datetime.fromisoformat(v["end"]))
+                k: ViewState(
+                    str(v["version"]), datetime.fromisoformat(v["end"]), str(v.get("event_log", ""))
+                )
                 for k, v in raw["views"].items()
             },
         )
@@ -84,7 +93,8 @@ def save(state: MaterializedState) -> None:
     raw = {
         "online": state.online,
         "views": {
-            k: {"version": v.version, "end": v.end.isoformat()} for k, v in state.views.items()
+            k: {"version": v.version, "end": v.end.isoformat(), "event_log": v.event_log}
+            for k, v in state.views.items()
         },
     }
     atomic_write_text(state_path(), json.dumps(raw, indent=1, sort_keys=True) + "\n")

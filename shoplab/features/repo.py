@@ -189,7 +189,7 @@ def materialize(
     import glob
     import warnings
 
-    from shoplab.feature_repo.pipelines.manifest import view_version
+    from shoplab.feature_repo.pipelines.manifest import read_manifest, view_version
     from shoplab.features import materialized
     from shoplab.features.errors import FeatureTableMissingError
 
@@ -213,6 +213,7 @@ def materialize(
     done: dict[str, tuple[datetime, datetime]] = {}
     state = materialized.load()
     online = _online_identity(store)
+    built = read_manifest().get("views", {})
     with _feast_env(), feast_quiet(), warnings.catch_warnings():
         # ibis (Feast's materialization reader) calls a DuckDB API deprecated in duckdb 2.0
         warnings.filterwarnings("ignore", category=DeprecationWarning, module="ibis")
@@ -229,7 +230,8 @@ def materialize(
             store.materialize(start_date=start, end_date=end, feature_views=[fv.name])
             if fv.ttl:
                 _expire(store, fv, first)
-            state = state.loaded(fv.name, version, end, online)
+            from_log = str(built.get(fv.name, {}).get("event_log", ""))
+            state = state.loaded(fv.name, version, end, online, from_log)
             materialized.save(state)
             done[fv.name] = (start, end)
     return done

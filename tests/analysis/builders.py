@@ -12,9 +12,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shoplab.benchmarks.analysis import START
-from tests.eventlog import ts, write_table  # the one synthetic-log module, re-exported here
+from tests.eventlog import (  # the one synthetic-log module, re-exported here
+    mark_validated,
+    ts,
+    write_table,
+)
 
-__all__ = ["Exp", "Metrics", "Variant", "make_experiment", "ts", "write_table"]
+__all__ = ["Exp", "Metrics", "Variant", "make_experiment", "mark_validated", "ts", "write_table"]
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,20 @@ import numpy as np
 import polars as pl
 import pytest
 
-from shoplab.analysis.daily import daily_statistics
-from shoplab.analysis.reduce import reduce_statistics, winsorize_caps
+from shoplab.analysis.daily import daily_caps, daily_statistics
+from shoplab.analysis.metrics import get_metric
+from shoplab.analysis.reduce import (
+    NO_LOWER_CAP,
+    Caps,
+    cumulative_caps,
+    reduce_statistics,
+    winsorize_caps,
+)
 from shoplab.analysis.spec import scorecard_metrics
 from shoplab.analysis.unit_query import UnitQuery
-from shoplab.analysis.unit_scan import pre_period_table, scan_units, window_totals
+from shoplab.analysis.unit_scan import scan_units, window_totals
 from shoplab.analysis.unit_table import build_unit_table, fetch_polars
-from shoplab.analysis.variables import unit_columns_for
+from shoplab.analysis.variables import Cap, unit_columns_for
 from shoplab.benchmarks.analysis import START
 from shoplab.core.duck import connect
 from tests.analysis.builders import make_experiment
@@ -99,20 +106,27 @@ def _oracle_units(
     return out.fill_null(0.0)
 
 
-@pytest.mark.parametrize("hours", [14 * 24, 5 * 24 + 7])  # full window; cut mid-day 5
-def test_daily_statistics_equal_brute_force_per_day(use_log: Path, hours: int) -> None:
+def _odd_caps(n_days: int) -> list[Caps]:
+    """Caps no real log gives: day 0 not winsorized, two-sided bands, a cap narrower than most."""
+    bands: list[Cap | None] = [None, (10.0, 300.0), (NO_LOWER_CAP, 40.0), (-5.0, 2_000.0)]
+    return [{"gmv_per_user": bands[d % len(bands)]} for d in range(n_days)]
+
+
+@pytest.mark.parametrize(
+    ("hours", "odd"),
+    [(14 * 24, False), (5 * 24 + 7, False), (9 * 24, True)],  # full window; cut mid-day 5
+)
+def test_daily_statistics_equal_brute_force_per_day(use_log: Path, hours: int, odd: bool) -> None:
     exp = make_experiment()
     metrics, _ = scorecard_metrics(exp, ALL8)
     window_end = START + timedelta(hours=hours)
     q = UnitQuery(exp.key, START, window_end, 7, unit_columns_for(metrics))
     con = connect()
     scan = scan_units(con, q)
-    with pre_period_table(con, scan.events) as pre:
-        caps = winsorize_caps(con, metrics, table=pre)
-    assert caps["gmv_per_user"] is not None  # the winsorized path is exercised
-    series = daily_statistics(scan.events, metrics, caps)
-    np.testing.assert_array_equal(series.window, window_totals(scan.events))
     n_days = (window_end - timedelta(microseconds=1)).date().toordinal() - START.date().toordinal()
+    odd_caps = _odd_caps(n_days + 1) if odd else None
+    series = daily_statistics(scan.events, metrics, odd_caps)  # default: each day's own caps
+    np.testing.assert_array_equal(series.window, window_totals(scan.events))
     assert len(series.days) == n_days + 1
 
     oracle = duckdb.connect()
@@ -121,6 +135,9 @@ def test_daily_statistics_equal_brute_force_per_day(use_log: Path, hours: int) -
         oracle.register("frame", _oracle_units(use_log, exp.key, START, day_end, 7).to_arrow())
         oracle.execute("CREATE OR REPLACE TABLE units AS SELECT * FROM frame")
         oracle.unregister("frame")
+        # the as-of-that-day rule, from that day's units
+        caps = odd_caps[d] if odd_caps else winsorize_caps(oracle, metrics)
+        assert odd or caps["gmv_per_user"] is not None  # the winsorized path is exercised
         want = reduce_statistics(oracle, metrics, caps)
         for variant in ("control", "treatment"):
             for m in metrics:
@@ -167,3 +184,87 @@ def test_hand_log_series_by_hand(data_root: Path) -> None:
     assert [p.status for p in pts[:3]] == ["too_few_units", "too_few_units", "ok"]
     assert all(p.abs_effect == pytest.approx(0.4, abs=1e-12) for p in pts[2:])
     assert pts[-1].abs_effect == pytest.approx(card.row("ctr").abs_effect, abs=1e-12)
+
+
+_POINT_FIELDS = (
+    "abs_effect",
+    "abs_ci_lower",
+    "abs_ci_upper",
+    "cs_lower",
+    "cs_upper",
+    "pvalue",
+)
+
+
+def test_every_daily_point_equals_the_as_of_scorecard_of_its_day(use_log: Path) -> None:
+    """One cap rule: day d of the series is the scorecard ``as_of`` day d, every metric.
+
+    The log's early units are its most active ones, so gmv_per_user's cap moves from day to day
+    (asserted below): with the final cap for every day, the early points of gmv_per_user differed
+    from their ``as_of`` scorecards (25–33 % on the issue's log).
+    """
+    from shoplab.analysis import analyze
+
+    exp = make_experiment()
+    card = analyze(exp, metrics=ALL8, daily=True)
+    days = sorted({p.day for p in card.daily})
+    assert len(days) == 14
+    con = connect()
+    scan = scan_units(con, UnitQuery(exp.key, START, exp.end, 7, ("gmv", "orders")))
+    con.close()
+    gmv = get_metric("gmv_per_user")
+    caps = [c["gmv_per_user"] for c in daily_caps(scan.events, [gmv])]
+    assert len({c for c in caps if c is not None}) > 3  # the cap does move
+
+    points = {(p.metric, p.day): p for p in card.daily}
+    for day in days:
+        as_of = analyze(exp, metrics=ALL8, as_of=day, daily=False)
+        for row in as_of.rows:
+            p = points[(row.metric, day)]
+            assert (p.status, p.n_control, p.n_treatment) == (
+                row.status,
+                row.n_control,
+                row.n_treatment,
+            ), (day, row.metric)
+            for f in _POINT_FIELDS:
+                got, want = getattr(p, f), getattr(row, f)
+                assert (got is None) == (want is None), (day, row.metric, f)
+                if want is not None:
+                    assert got == pytest.approx(want, rel=1e-9, abs=1e-12), (day, row.metric, f)
+
+
+@pytest.mark.parametrize(
+    ("seed", "shape"),
+    [
+        (1, "refunds"),  # negative values: two-sided caps
+        (2, "sparse"),  # mostly zeros, few buyers: one-sided, ties at 0
+        (3, "late_whales"),  # day 0's units are all small: the tail pool has to grow
+        (4, "no_history"),  # all zeros on the first days: no cap, then a cap
+    ],
+)
+def test_cumulative_caps_equal_duckdb_on_each_days_units(seed: int, shape: str) -> None:
+    rng = np.random.default_rng(seed)
+    n, n_days = 30_000, 6
+    group = np.sort(rng.integers(0, n_days, n)).astype(np.int16)
+    x = np.where(rng.random(n) < 0.1, rng.lognormal(3.0, 1.5, n), 0.0)
+    if shape == "refunds":
+        x -= np.where(rng.random(n) < 0.05, rng.lognormal(2.0, 1.0, n), 0.0)
+    elif shape == "late_whales":
+        x = np.where(group == 0, rng.random(n), x * 100)
+    elif shape == "no_history":
+        x = np.where(group < 2, 0.0, x)
+    got = cumulative_caps(x, group, n_days, 0.999)
+    con = duckdb.connect()
+    for d in range(n_days):
+        con.register("frame", pl.DataFrame({"pre_gmv": x[group <= d]}).to_arrow())
+        want = winsorize_caps(con, [get_metric("gmv_per_user")], table="frame")["gmv_per_user"]
+        con.unregister("frame")
+        if want is None:
+            assert got[d] is None, (shape, d)
+        else:
+            assert got[d] == pytest.approx(want, rel=1e-12), (shape, d)
+    if shape == "refunds":
+        assert all(c is not None and c[0] > NO_LOWER_CAP for c in got)
+    if shape == "no_history":
+        assert got[0] is None
+        assert got[-1] is not None

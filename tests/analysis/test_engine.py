@@ -40,7 +40,7 @@ from shoplab.analysis import (
 from shoplab.analysis.render import render_markdown
 from shoplab.analysis.unit_query import EventTableMissingError
 from shoplab.benchmarks.analysis import synthesize_event_log
-from tests.analysis.builders import make_experiment, ts, write_table
+from tests.analysis.builders import make_experiment, mark_validated, ts, write_table
 
 ALL = ["ctr", "cvr", "gmv_per_user", "orders_per_user", "aov", "buyer_rate", "refund_rate"]
 
@@ -145,6 +145,7 @@ def _hand_log(root: Path) -> None:
         },
         "orders-all",
     )
+    mark_validated(root)  # order 1 (item 101, never clicked) would be quarantined: pinned here
 
 
 @pytest.fixture
@@ -214,6 +215,7 @@ def test_no_exposures_gives_no_data_rows_and_is_not_trustworthy(hand_log: Path) 
     import shutil
 
     shutil.rmtree(hand_log / "events" / "exposures")
+    mark_validated(hand_log)
     card = analyze(make_experiment(), metrics=["ctr", "gmv_per_user"], daily=False)
     assert [r.status for r in card.rows] == ["no_data", "no_data"]
     assert card.status == "no_exposures"

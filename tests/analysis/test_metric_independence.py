@@ -24,7 +24,7 @@ from shoplab.analysis.unit_query import UnitQuery
 from shoplab.analysis.unit_table import build_sql_unit_table, build_unit_table, fetch_polars
 from shoplab.benchmarks.analysis import START
 from shoplab.core.duck import connect
-from tests.analysis.builders import make_experiment
+from tests.analysis.builders import make_experiment, mark_validated
 
 FIELDS = (
     "n_control",
@@ -53,6 +53,7 @@ def unknown_items_log(synthetic_log: Path, tmp_path_factory: pytest.TempPathFact
     kept = items.filter(pl.col("item_id") % 10 != 0)
     assert 0 < kept.height < items.height
     kept.write_parquet(items_file)
+    mark_validated(root)  # impressions of the removed items would be quarantined: kept on purpose
     return root
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from shoplab import analysis, experiments, features, sdk
+from shoplab.events import load_events
 from shoplab.simulator import ExperimentPolicy, simulate
 
 # The default configs start 2026-01-08 after a 7-day pre-period (CUPED, power); 14 days give
@@ -67,6 +68,7 @@ def build(root: Path) -> Dataset:
             start=START,
             policy=ExperimentPolicy(),
         )
+        load_events()  # analysis reads only a validated log
         exps = dict(experiments.load_experiments())
         cards = {key: sdk.analyze(key) for key in sorted(exps)}
         for card in cards.values():  # what `shoplab analyze KEY` does: the dashboard reads these

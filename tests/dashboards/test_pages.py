@@ -7,6 +7,7 @@ the dashboard's own helpers: a wrong column, a swapped interval or a stale cache
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 from pathlib import Path
@@ -152,6 +153,12 @@ def test_scorecard_page_shows_the_scorecard_numbers(on_dashboard_data: Dataset) 
                 assert _same(shown[f], getattr(row, f)), (key, row.metric, f, shown[f])
         srm_text = " ".join(e.value for e in [*at.error, *at.success])
         assert ("Sample ratio mismatch" in srm_text) == card.srm.mismatch
+        # the event log version the scorecard read, as validation recorded it
+        assert card.event_log is not None
+        assert card.event_log.status == "validated"
+        manifest = json.loads((on_dashboard_data.root / "events/manifest.json").read_text())
+        assert card.event_log.version == manifest["version"]
+        assert card.event_log.describe() in [c.value for c in at.caption]
         assert f"{card.srm.pvalue:.3f}" in srm_text or f"{card.srm.pvalue:.2e}" in srm_text
         seq = _frame(at, "cs_lower")
         for (_, shown), row in zip(seq.iterrows(), card.rows, strict=True):
@@ -162,8 +169,18 @@ def test_scorecard_page_shows_the_scorecard_numbers(on_dashboard_data: Dataset) 
                 assert shown["evidence"] == ("conclusive" if excludes_zero else "keep running")
 
 
+def _with_daily_intervals(data: Dataset) -> list[str]:
+    """Experiments whose primary metric has a daily interval (an unbalanced arm's heavy-tailed
+    metric is withheld: status too_few_units, no interval; the 5 % holdout's gmv_per_user is)."""
+    return [
+        k for k in _analyzed(data)
+        if any(p.metric == data.scorecards[k].primary_metric and p.abs_ci_lower is not None
+               for p in data.scorecards[k].daily)
+    ]
+
+
 def test_trends_page_shows_the_daily_series_with_both_intervals(on_dashboard_data: Dataset) -> None:
-    key = _analyzed(on_dashboard_data)[0]
+    key = _with_daily_intervals(on_dashboard_data)[0]
     card = on_dashboard_data.scorecards[key]
     at = _open("trends", experiment=key)
     _no_exceptions(at)
@@ -186,6 +203,18 @@ def test_trends_page_shows_the_daily_series_with_both_intervals(on_dashboard_dat
             assert _same(s["ci_lower"], getattr(p, lo))
             assert _same(s["ci_upper"], getattr(p, hi))
     assert at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart"), "no trend chart drawn"
+
+
+def test_trends_page_says_why_a_withheld_series_has_no_chart(on_dashboard_data: Dataset) -> None:
+    withheld = [k for k in _analyzed(on_dashboard_data)
+                if k not in _with_daily_intervals(on_dashboard_data)]
+    if not withheld:
+        pytest.skip("every analyzed experiment has daily intervals in this dataset")
+    at = _open("trends", experiment=withheld[0])
+    _no_exceptions(at)
+    assert any("has an effect with an interval yet" in i.value for i in at.info)
+    assert not (at.get("arrow_vega_lite_chart"))
+    assert not (at.get("vega_lite_chart"))
 
 
 def test_segments_page_shows_bh_adjusted_pvalues_of_the_breakdown(
@@ -273,6 +302,7 @@ def test_features_page_lists_the_registry(on_dashboard_data: Dataset) -> None:
     from feast import FeatureStore
 
     from shoplab.dashboards.feature_registry import REPO_PATH
+    from shoplab.features.consistency import last_materialized
 
     store = FeatureStore(repo_path=str(REPO_PATH))
     at = _open("features")
@@ -286,9 +316,11 @@ def test_features_page_lists_the_registry(on_dashboard_data: Dataset) -> None:
     )
     views = {v.name: v for v in store.list_feature_views()}
     fresh = _frame(at, "online_behind_hours").set_index("feature_view")
+    manifest = json.loads((on_dashboard_data.root / "events/manifest.json").read_text())
     for name, view in views.items():
         last = max((end for _, end in view.materialization_intervals), default=None)
         assert fresh.loc[name, "last_materialized"] == last
+        assert fresh.loc[name, "event_log"] == manifest["version"]  # built from the validated log
     # null rates of the first view, recomputed from its offline Parquet with DuckDB
     import duckdb
 
@@ -313,8 +345,19 @@ def test_features_page_lists_the_registry(on_dashboard_data: Dataset) -> None:
     )
     for c, expected in zip(cols, oracle, strict=True):
         assert stats.loc[c, "null_rate"] == pytest.approx(expected, abs=1e-12), c
-    # online = offline is the feature store's contract: the page must say they agree
-    assert any("agree" in s.value for s in at.success), [e.value for e in at.error]
+    # online = offline is the feature store's contract, over the whole key set (the panel once
+    # sampled 50 keys and said "all agree" over 3,906 orphans)
+    from shoplab.features.consistency import compare_view
+
+    check = compare_view(store, view, last_materialized(view))
+    assert check.consistent
+    assert check.online_keys > 50
+    said = [s.value for s in at.success if "equals the offline tables" in s.value]
+    assert said == [
+        f"`{first}`: the online store equals the offline tables as of "
+        f"{check.as_of:%Y-%m-%d %H:%M} UTC: the same {check.online_keys:,} keys, all "
+        f"{check.compared:,} values."
+    ], [e.value for e in at.error]
 
 
 @pytest.mark.parametrize("page", ["scorecard", "trends", "segments", "interactions", "power"])
@@ -341,6 +384,7 @@ def test_broken_exposure_logging_raises_the_red_srm_banner(
 ) -> None:
     """Drop a seventh of one treatment arm's exposures (a logging bug), re-analyze: red banner."""
     from shoplab import analysis, sdk
+    from shoplab.events import load_events
 
     shutil.copytree(dashboard_data.root / "events", data_root / "events")
     key = max(
@@ -358,6 +402,7 @@ def test_broken_exposure_logging_raises_the_red_srm_banner(
             & (pl.col("unit_id") % 7 == 0)
         )
         exposures.filter(~lost).write_parquet(f)
+    load_events()  # the broken logger's output, validated like any log (it breaks no row rule)
     card = sdk.analyze(key)
     analysis.save_scorecard(card)
     assert card.srm.mismatch, "dropping 1/7 of one arm must be a sample ratio mismatch"

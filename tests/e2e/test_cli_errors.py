@@ -160,13 +160,15 @@ def _snapshot(*roots: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One small event log with the packaged experiments' exposures (≈ 1 s), copied per case."""
+    """One small validated event log with the packaged experiments' exposures, copied per case."""
     from shoplab.audit.world import data_root_at
+    from shoplab.events import load_events
     from shoplab.simulator import ExperimentPolicy, simulate
 
     root = tmp_path_factory.mktemp("cli-errors-world")
     with data_root_at(root):
         simulate(**WORLD, policy=ExperimentPolicy(CONFIGS))  # type: ignore[arg-type]
+        load_events()  # a validated log: each case breaks it after validation
     return root
 
 

@@ -260,6 +260,7 @@ def test_broken_experiment_config_names_file_and_field_and_rerun_after_fix_compl
     data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from shoplab import experiments
+    from shoplab.events import load_events
     from shoplab.experiments.loader import DEFAULT_DIR
     from shoplab.sdk import analyze
     from shoplab.simulator import ExperimentPolicy, simulate
@@ -270,6 +271,7 @@ def test_broken_experiment_config_names_file_and_field_and_rerun_after_fix_compl
     experiments.clear_cache()
     policy = ExperimentPolicy(experiments.load_layout(configs))
     simulate(users=3_000, items=600, days=21, seed=5, start="2026-01-01", policy=policy)
+    load_events()
 
     target = configs / "rank_ranker_v2.yaml"
     original = target.read_text()

@@ -270,9 +270,12 @@ def test_rejected_requests_take_their_impressions_clicks_and_orders_along(
     write_rows(data_root / "events" / "requests" / "2026-01-01.parquet", "requests", bad_requests)
     report = load_events()
     assert report["requests"].reasons == {"unknown surface": 1}
-    assert report["impressions"].reasons == {"impression without request": 2}
-    assert report["clicks"].reasons == {"click without impression": 1}
-    assert report["orders"].reasons == {"order without request": 1}
+    # each child names its parent's quarantine, down to the first cause
+    req = "request_id quarantined (requests: unknown surface)"
+    assert report["impressions"].reasons == {req: 2}
+    imp = f"request_id, item_id quarantined (impressions: {req})"
+    assert report["clicks"].reasons == {imp: 1}
+    assert report["orders"].reasons == {req: 1}  # its request is checked before its click
     assert report.quarantined == 5
 
 

@@ -103,9 +103,12 @@ def test_an_impression_of_a_quarantined_item_names_the_items_rule(data_root: Pat
     batch = pq.read_table(data_root / "quarantine" / "impressions" / "batch-0001.parquet")
     assert batch.column("reason").to_pylist() == [reason, reason]
     assert sorted(batch.column("item_id").to_pylist()) == [2, 2]
-    # events of those impressions are orphans of a quarantined impression, as before
-    assert report["clicks"].reasons == {"click without impression": 1}
-    assert report["orders"].reasons == {"order without click": 1}
+    # events of those impressions name the chain down to the item's price
+    click = f"request_id, item_id quarantined (impressions: {reason})"
+    assert report["clicks"].reasons == {click: 1}
+    assert report["orders"].reasons == {
+        f"request_id, item_id quarantined (clicks: {click})": 1
+    }
 
 
 def test_a_request_of_a_quarantined_user_names_the_users_rule(data_root: Path) -> None:
@@ -161,9 +164,14 @@ def test_every_upstream_rule_is_covered() -> None:
     upstream = {(table, r.reason) for table in ("users", "shops", "items", "requests",
                                                 "impressions", "clicks", "orders")
                 for r in rules_for(table) if r.reason_sql is not None}
-    # covered above: requests by the users test, items by the chain, impressions by the items test
+    # covered above: requests by the users test, items by the chain, impressions and clicks and
+    # orders by the items test, impressions and orders of a request by test_events
     assert upstream == {
         ("requests", "user_id quarantined (users: <reason>)"),
         ("items", "shop_id quarantined (shops: <reason>)"),
         ("impressions", "item_id quarantined (items: <reason>)"),
+        ("impressions", "request_id quarantined (requests: <reason>)"),
+        ("clicks", "request_id, item_id quarantined (impressions: <reason>)"),
+        ("orders", "request_id quarantined (requests: <reason>)"),
+        ("orders", "request_id, item_id quarantined (clicks: <reason>)"),
     }

@@ -79,9 +79,17 @@ def test_a_broken_config_stops_simulate_before_it_replaces_the_log(
 
 
 def test_analyze_after_simulate_has_units_and_results(data_root: Path) -> None:
-    """The README's sequence: simulate, then analyze; no longer every metric ``no_data``."""
+    """The README's sequence: simulate, validate, then analyze; no longer every metric ``no_data``.
+
+    Without the validation step analyze refuses (exit 2) and names the command that fixes it.
+    """
     sim = CliRunner().invoke(app, ["simulate", *SMALL, "--start", "2026-01-08"])
     assert sim.exit_code == 0, sim.output
+    refused = CliRunner().invoke(app, ["analyze", "rank_ranker_v2", "--as-of", "2026-01-10"])
+    assert refused.exit_code == 2
+    assert "shoplab events validate" in refused.output
+    checked = CliRunner().invoke(app, ["events", "validate"])
+    assert checked.exit_code == 0, checked.output
     result = CliRunner().invoke(
         app, ["analyze", "rank_ranker_v2", "--as-of", "2026-01-10", "--format", "json"]
     )
