@@ -25,33 +25,9 @@ from sklearn.metrics import roc_auc_score
 
 import shoplab.features as sf
 from shoplab.core.paths import events_dir
+from shoplab.models.metrics import gauc
 from shoplab.simulator import world_of
 from shoplab.simulator.oracle import true_click_probability
-
-
-def gauc(users: np.ndarray, y: np.ndarray, score: np.ndarray) -> tuple[float, int]:
-    """Impression-weighted mean of per-user AUC over users with both classes; (gauc, users)."""
-    frame = pl.DataFrame({"u": users, "y": y, "s": score})
-    # rank-based AUC per user (Mann-Whitney), vectorized in Polars
-    ranked = frame.with_columns(r=pl.col("s").rank("average").over("u"))
-    per = (
-        ranked.group_by("u")
-        .agg(
-            n=pl.len(),
-            pos=pl.col("y").sum(),
-            rsum=pl.col("r").filter(pl.col("y") == 1).sum(),
-        )
-        .with_columns(neg=pl.col("n") - pl.col("pos"))
-        .filter((pl.col("pos") > 0) & (pl.col("neg") > 0))
-    )
-    per = per.with_columns(
-        auc=(pl.col("rsum") - pl.col("pos") * (pl.col("pos") + 1) / 2)
-        / (pl.col("pos") * pl.col("neg"))
-    )
-    if per.height == 0:
-        return float("nan"), 0
-    weighted = float((per["auc"] * per["n"]).sum())
-    return weighted / float(per["n"].sum()), per.height
 
 
 def matrix(train: pl.DataFrame, columns: list[str]) -> np.ndarray:
@@ -128,8 +104,9 @@ def main() -> None:
         ("oracle (true P)", oracle),
     )
     for name, s in rows:
-        g, n = gauc(users, y_test, s)
-        print(f"{name:<20} AUC {roc_auc_score(y_test, s):.4f}   GAUC {g:.4f} ({n:,} users)")
+        g, n = gauc(users, y_test, s)  # None: no user with both a click and a non-click
+        shown = f"{g:.4f}" if g is not None else "-"
+        print(f"{name:<20} AUC {roc_auc_score(y_test, s):.4f}   GAUC {shown} ({n:,} users)")
 
 
 if __name__ == "__main__":

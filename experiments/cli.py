@@ -1,7 +1,8 @@
 """``shoplab experiments list | validate | assign UNIT | layout | schema``.
 
-``validate`` checks metric names and stage parameter bounds against catalogs that belong to the
-layers above this one (analysis, the simulator): the integration layer hands them in at
+``validate`` checks metric names, stage parameter bounds and model params against catalogs that
+belong to the layers above this one (analysis, the simulator, models): the integration layer
+hands them in at
 :func:`register` as providers, called only when ``validate`` runs, so ``shoplab --help`` does not
 import analysis.
 """
@@ -21,14 +22,22 @@ from rich.text import Text
 
 from shoplab.core.errors import InputError
 from shoplab.core.timeparse import parse_instant
-from shoplab.experiments.validation import ParamBounds
+from shoplab.experiments.validation import ParamBounds, ParamChecker
 
-__all__ = ["MetricNamesProvider", "ParamBoundsProvider", "register", "schema_documents"]
+__all__ = [
+    "MetricNamesProvider",
+    "ParamBoundsProvider",
+    "ParamCheckerProvider",
+    "register",
+    "schema_documents",
+]
 
 MetricNamesProvider = Callable[[], Iterable[str]]
 """Returns the metric catalog's names (analysis owns the catalog)."""
 ParamBoundsProvider = Callable[[], ParamBounds]
 """Returns the stage parameter bounds (the simulator owns them)."""
+ParamCheckerProvider = Callable[[], ParamChecker]
+"""Returns the check of model / feature-service params (the models layer owns it)."""
 
 DirOption = Annotated[
     Path | None,
@@ -269,7 +278,9 @@ def schema_cmd(
 
 
 def _validate_command(
-    metric_names: MetricNamesProvider | None, param_bounds: ParamBoundsProvider | None
+    metric_names: MetricNamesProvider | None,
+    param_bounds: ParamBoundsProvider | None,
+    param_checker: ParamCheckerProvider | None = None,
 ) -> Callable[..., None]:
     """The ``validate`` command, closed over the catalogs the integration layer provides."""
 
@@ -286,6 +297,7 @@ def _validate_command(
             dir,
             metrics=metric_names() if metric_names is not None else None,
             param_bounds=param_bounds() if param_bounds is not None else None,
+            param_checker=param_checker() if param_checker is not None else None,
             write_lock=lock,
         )
         console = _console()
@@ -316,6 +328,7 @@ def register(
     *,
     metric_names: MetricNamesProvider | None = None,
     param_bounds: ParamBoundsProvider | None = None,
+    param_checker: ParamCheckerProvider | None = None,
 ) -> None:
     """Add ``shoplab experiments ...`` to the ``shoplab`` app.
 
@@ -324,8 +337,10 @@ def register(
         metric_names: the metric catalog for ``validate`` (None: that check is skipped, and
             ``validate`` says so).
         param_bounds: the stage parameter bounds for ``validate`` (None: skipped likewise).
+        param_checker: the check of ``model`` / ``feature_service`` params (None: skipped, and
+            said where a variant names a model).
     """
     group = typer.Typer(name=app.info.name, help=app.info.help, no_args_is_help=True)
     group.registered_commands = list(app.registered_commands)
-    group.command("validate")(_validate_command(metric_names, param_bounds))
+    group.command("validate")(_validate_command(metric_names, param_bounds, param_checker))
     root.add_typer(group, name="experiments")

@@ -8,12 +8,15 @@ day 8 of a simulation. Targeting values must be countries and platforms of the e
 contract (``shoplab.core.contract``).
 Set rules (:mod:`experiments.layout`): known layer, a range for every experiment, no overlapping
 ranges in a layer while both run, no unit allowlisted twice in a layer. Catalog rule: every metric
-name is in the analysis catalog.
+name is in the analysis catalog. Model rule: a variant's ``model`` / ``feature_service`` params
+name a registered model version and a feature service that match (``param_checker``, from
+``shoplab.models.deploy_check``).
 
-The metric catalog and the parameter bounds belong to the layers that define them (analysis, the
-simulator), which this layer must not import: the caller passes them (``metrics=``,
-``param_bounds=``; the ``shoplab experiments validate`` command and the demo do). A check whose
-input is not given is skipped, and the report says so (``ValidationReport.skipped``).
+The metric catalog, the parameter bounds and the model registry belong to the layers that define
+them (analysis, the simulator, models), which this layer must not import: the caller passes them
+(``metrics=``, ``param_bounds=``, ``param_checker=``; the ``shoplab experiments validate`` command
+and the demo do). A check whose input is not given is skipped, and the report says so
+(``ValidationReport.skipped``; the model check only where a variant names a ``model``).
 
 Lock rule: the last validated set of *running* experiments is stored in
 ``$SHOPLAB_DATA/experiments/lock.json`` (written after a validation with no problem). A running
@@ -29,7 +32,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,8 +48,10 @@ from shoplab.experiments.models import Experiment, LayerSet
 
 __all__ = [
     "SKIPPED_METRICS",
+    "SKIPPED_MODELS",
     "SKIPPED_PARAMS",
     "ParamBounds",
+    "ParamChecker",
     "ValidationReport",
     "default_lock_path",
     "validate",
@@ -58,8 +63,12 @@ LOCK_VERSION = 1
 ParamBounds = Mapping[str, tuple[float, float]]
 """Stage parameter name -> inclusive ``(low, high)`` a variant's value must lie in."""
 
+ParamChecker = Callable[[str, Mapping[str, Any]], Iterable[tuple[str, object, str]]]
+"""``(layer, a variant's params) -> (param, value, rule)`` for every param it refuses."""
+
 SKIPPED_METRICS = "metric names: no metric catalog given (metrics=None)"
 SKIPPED_PARAMS = "stage parameter bounds: none given (param_bounds=None)"
+SKIPPED_MODELS = "model params: no model registry check given (param_checker=None)"
 
 
 def default_lock_path() -> Path:
@@ -212,6 +221,14 @@ def _param_problems(file: str, e: Experiment, bounds: ParamBounds) -> list[Probl
     return out
 
 
+def _checked_problems(file: str, e: Experiment, checker: ParamChecker) -> list[Problem]:
+    return [
+        Problem(file, f"variants[{i}].params.{name}", value, rule)
+        for i, v in enumerate(e.variants)
+        for name, value, rule in checker(e.layer, v.params)
+    ]
+
+
 def _unparsed_problems(cfg: RawConfigs, catalog: frozenset[str] | None) -> list[Problem]:
     """Files that failed to parse still get the rules that need only one raw field."""
     out: list[Problem] = []
@@ -245,6 +262,7 @@ def validate(
     *,
     metrics: Iterable[str] | None = None,
     param_bounds: ParamBounds | None = None,
+    param_checker: ParamChecker | None = None,
     lock_path: Path | None = None,
     write_lock: bool = True,
 ) -> ValidationReport:
@@ -256,6 +274,9 @@ def validate(
             ``analysis.metrics.metric_names()``); None skips that check.
         param_bounds: bounds of the stage parameters a variant may set (the integration layer
             passes ``shoplab.simulator.params.PARAM_BOUNDS``); None skips that check.
+        param_checker: checks of params the layers above own (the integration layer passes
+            ``shoplab.models.deploy_check.check_variant_params``: model versions, feature
+            services, skew); None skips it, reported where a variant names a ``model``.
         lock_path: the lock of running experiments (default: :func:`default_lock_path`).
         write_lock: update the lock when no problem is found.
     """
@@ -269,12 +290,18 @@ def validate(
         for why, given in ((SKIPPED_METRICS, catalog), (SKIPPED_PARAMS, param_bounds))
         if given is None
     )
+    if param_checker is None and any(
+        "model" in v.params for e in cfg.experiments.values() for v in e.variants
+    ):
+        skipped += (SKIPPED_MODELS,)
     for key, e in cfg.experiments.items():
         file = cfg.files[key]
         if catalog is not None:
             problems += _metric_problems(file, e.metrics.names(), catalog)
         problems += _targeting_problems(file, e)
         problems += _param_problems(file, e, bounds)
+        if param_checker is not None:
+            problems += _checked_problems(file, e, param_checker)
     holdout = cfg.layers.holdout if cfg.layers is not None else None
     if catalog is not None and holdout is not None and holdout.metrics is not None:
         pairs = [(f"holdout.{f}", m) for f, m in holdout.metrics.names()]
@@ -314,13 +341,14 @@ def validate_all(
     *,
     metrics: Iterable[str] | None = None,
     param_bounds: ParamBounds | None = None,
+    param_checker: ParamChecker | None = None,
 ) -> dict[str, Experiment]:
     """Validate (updating the lock) and return the experiments that can have exposures.
 
     What a pipeline runs before simulating or analyzing: every running or stopped experiment by
     key, plus the global holdout as an experiment (see :func:`experiments.load_experiments`).
     Drafts are validated but left out: they have no exposures to analyze. ``metrics`` and
-    ``param_bounds`` are as in :func:`validate` (None skips that check).
+    ``param_bounds`` and ``param_checker`` are as in :func:`validate` (None skips that check).
 
     Raises:
         ConfigError: listing every problem, as ``shoplab experiments validate`` prints them.
@@ -328,7 +356,7 @@ def validate_all(
     from shoplab.experiments.errors import ConfigError
     from shoplab.experiments.loader import load_experiments
 
-    report = validate(dir, metrics=metrics, param_bounds=param_bounds)
+    report = validate(dir, metrics=metrics, param_bounds=param_bounds, param_checker=param_checker)
     if not report.ok:
         raise ConfigError(list(report.problems))
     return {k: e for k, e in load_experiments(dir).items() if e.status != "draft"}

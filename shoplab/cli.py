@@ -44,22 +44,30 @@ def _param_bounds() -> Mapping[str, tuple[float, float]]:
 
 
 def _register_all() -> None:
-    from shoplab import analysis_cli, pipeline_cli
+    from shoplab import analysis_cli, pipeline_cli, readme
     from shoplab.benchmarks import cli as bench_cli
     from shoplab.dashboards import cli as dashboard_cli
     from shoplab.experiments import cli as experiments_cli
     from shoplab.features import cli as features_cli
+    from shoplab.models import cli as models_cli
     from shoplab.simulator import cli as simulator_cli
 
     # the experiment layer validates against catalogs of the layers above it: composed here
-    experiments_cli.register(app, metric_names=_metric_names, param_bounds=_param_bounds)
+    experiments_cli.register(
+        app,
+        metric_names=_metric_names,
+        param_bounds=_param_bounds,
+        param_checker=models_cli.param_checker,
+    )
     for module in (
         simulator_cli,
         features_cli,
+        models_cli,
         analysis_cli,
         pipeline_cli,
         dashboard_cli,
         bench_cli,
+        readme,
     ):
         module.register(app)
 

@@ -22,12 +22,17 @@
     │   ├── experiments.UnknownLayerError     ``assignment["nope"]``: no such layer (KeyError)
     │   ├── dashboards.data.UnknownName       a page's experiment, segment or view (KeyError)
     │   ├── features.UnknownServiceError      (also ValueError)
-    │   └── features.UnknownFeatureError      (also ValueError)
+    │   ├── features.UnknownFeatureError      (also ValueError)
+    │   └── models.UnknownModelError          a model, version or alias not in MLflow's registry
     └── StateError           a step ran out of order or failed midway              (RuntimeError)
         ├── features.FeatureTableMissingError materialize or train before ``features build``
         ├── feature_repo.pipelines.NoEventsError  build before an event log exists
         │                                     (also FileNotFoundError)
+        ├── events.UnvalidatedLogError        analysis of a log never validated or changed since
         ├── demo.DemoStepError                a demo step failed (names the step)
+        ├── models.ModelLoadError             a model version's artifact cannot be loaded
+        ├── models.ModelPredictError          a model's scores cannot order the candidates
+        ├── models.RegistryUnavailableError   the MLflow URI cannot be reached
         └── dashboards.data.MissingDependency a page's part of shoplab is absent or not built
 
 A package may group its errors under a family class that is itself a ``ShoplabError``:

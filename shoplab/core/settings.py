@@ -43,9 +43,14 @@ class Settings(BaseSettings):
         description="DuckDB's memory cap per connection; it spills under the data root beyond it. "
         "8GB: the machines are 24 GiB and shared.",
     )
+    mlflow_uri: str | None = Field(
+        default=None,
+        description="MLflow tracking and model-registry URI (http://host:5000, sqlite:///x.db). "
+        "Unset: a SQLite registry under the data root (shoplab.models.registry).",
+    )
 
 
-    @field_validator("data", "experiments", mode="before")
+    @field_validator("data", "experiments", "mlflow_uri", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """``SHOPLAB_DATA=`` (empty) means unset, not the working directory (``Path('')``)."""

@@ -1,0 +1,249 @@
+"""``rank``: assign the user, score the candidates with the rank variant's model, order them.
+
+Per request: :func:`shoplab.experiments.assign` gives the user's rank-layer experiment and
+variant; the variant's ``model`` param (``ctr_ranker/3``, ``ctr_ranker@challenger``) names a
+registered version; :func:`shoplab.features.ranking_features` reads the candidates' online
+features with that model's feature service (ttl enforced); the model scores them at the top
+position (:mod:`shoplab.models.ranker`: position bias) and the candidates are returned by score.
+
+Fallback, never silent: when the variant's model cannot serve (a version or alias that does not
+exist, an artifact that does not load, features the service no longer returns, a predict that
+fails or returns non-finite scores), the request is served by the **control ranker** — the
+model of the experiment's first variant — and the fallback is counted
+(:mod:`shoplab.models.fallbacks`) and logged; if the control model fails too (also counted), or
+names no model, the candidates keep the order they came in (prerank's). Bad input from the
+caller (a user id that is no id, no candidates) is not a fallback: it raises.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from shoplab.core.errors import InputError
+from shoplab.models.errors import (
+    ModelLoadError,
+    ModelPredictError,
+    RegistryUnavailableError,
+    UnknownModelError,
+)
+from shoplab.models.fallbacks import count_fallback
+from shoplab.models.loaded import RESOLVE_TTL_S, LoadedModel, load, resolve_cached
+
+__all__ = ["RANK_LAYER", "rank"]
+
+RANK_LAYER = "rank"
+_log = logging.getLogger(__name__)
+_REQUEST_FIELDS: dict[tuple[str, str], tuple[float, tuple[str, ...]]] = {}
+_SCHEMA = {
+    "item_id": pl.Int64(),
+    "score": pl.Float64(),
+    "rank": pl.Int64(),
+    "experiment": pl.String(),
+    "variant": pl.String(),
+    "model_version": pl.String(),
+    "fallback": pl.String(),
+}
+
+
+def _reason(exc: BaseException) -> str:
+    for cls, reason in (
+        (UnknownModelError, "not_found"),
+        (ModelLoadError, "load_error"),
+        (RegistryUnavailableError, "registry_unavailable"),
+        (InputError, "bad_reference"),
+        (ModelPredictError, "bad_scores"),
+    ):
+        if isinstance(exc, cls):
+            return reason
+    from shoplab.features.errors import FeatureStoreError
+
+    return "features" if isinstance(exc, FeatureStoreError) else "predict_error"
+
+
+def _request_fields(service: str) -> tuple[str, ...]:
+    """The request fields ``service``'s on-demand views read (cached like a resolved reference)."""
+    from shoplab.core.paths import data_root
+
+    key = (str(data_root()), service)
+    now = time.monotonic()
+    hit = _REQUEST_FIELDS.get(key)
+    if hit is not None and now - hit[0] < RESOLVE_TTL_S:
+        return hit[1]
+    from shoplab.features.repo import feature_store
+    from shoplab.features.services import plan_service
+
+    fields = tuple(plan_service(feature_store(), service).request_fields)
+    _REQUEST_FIELDS[key] = (now, fields)
+    return fields
+
+
+def _score(
+    model: LoadedModel, user_id: int, items: list[int], request: Mapping[str, Any], at: datetime
+) -> np.ndarray:
+    from shoplab.features.online import ranking_features
+
+    service = model.spec.service
+    wanted = _request_fields(service)
+    fields = {k: v for k, v in request.items() if k in wanted}
+    frame = ranking_features(user_id, items, service, fields, as_of=at)
+    missing = [f for f in model.spec.features if f != "position" and f not in frame.columns]
+    if missing:
+        raise ModelLoadError(
+            f"model {model.ref} reads {missing}, which service {service!r} no longer returns "
+            "(training/serving skew): retrain on the service as it is, or restore the features."
+        )
+    scores = model.score(frame)
+    if scores.shape != (len(items),) or not np.all(np.isfinite(scores)):
+        raise ModelPredictError(
+            f"model {model.ref} returned scores of shape {scores.shape} with "
+            f"{int(np.sum(~np.isfinite(scores)))} non-finite, must be {len(items)} finite scores."
+        )
+    return scores
+
+
+def _ordered(
+    items: list[int],
+    scores: np.ndarray | None,
+    experiment: str | None,
+    variant: str | None,
+    version: str | None,
+    fallback: str | None,
+) -> pl.DataFrame:
+    n = len(items)
+    frame = pl.DataFrame(
+        {
+            "item_id": items,
+            "score": scores if scores is not None else [None] * n,
+        },
+        schema={"item_id": pl.Int64(), "score": pl.Float64()},
+    )
+    if scores is not None:  # stable: ties keep the order the candidates came in
+        frame = frame.sort("score", descending=True, maintain_order=True)
+    return frame.with_columns(
+        rank=pl.int_range(1, n + 1, dtype=pl.Int64),
+        experiment=pl.lit(experiment, dtype=pl.String),
+        variant=pl.lit(variant, dtype=pl.String),
+        model_version=pl.lit(version, dtype=pl.String),
+        fallback=pl.lit(fallback, dtype=pl.String),
+    ).select(list(_SCHEMA))
+
+
+def _candidates(user_id: object, item_ids: Sequence[int] | np.ndarray | pl.Series) -> list[int]:
+    from shoplab.features.errors import RankingRequestError
+
+    if isinstance(user_id, bool) or not isinstance(user_id, int | np.integer):
+        raise RankingRequestError(f"user_id == {user_id!r}, must be an integer user id.")
+    arr = np.asarray(item_ids.to_numpy() if isinstance(item_ids, pl.Series) else item_ids)
+    if arr.ndim != 1 or arr.size == 0 or not np.issubdtype(arr.dtype, np.integer):
+        raise RankingRequestError(
+            f"item_ids has shape {arr.shape} and dtype {arr.dtype}, must be a non-empty 1-d list "
+            "of integer item ids."
+        )
+    out: list[int] = arr.astype(np.int64).tolist()
+    return out
+
+
+def _try(
+    ref: str,
+    experiment: str | None,
+    variant: str | None,
+    user_id: int,
+    items: list[int],
+    request: Mapping[str, Any],
+    at: datetime,
+) -> tuple[str, np.ndarray] | str:
+    """``(version, scores)``, or the fallback reason (counted and logged)."""
+    from shoplab.features.errors import RankingRequestError
+
+    try:
+        model = load(resolve_cached(ref))
+        return model.ref, _score(model, user_id, items, request, at)
+    except RankingRequestError:
+        raise  # the caller's request is bad whichever model serves it
+    except Exception as exc:  # every model failure: count it, then fall back
+        reason = _reason(exc)
+        message = f"{type(exc).__name__}: {exc}"
+        count_fallback(experiment or "-", variant or "-", ref, reason, message)
+        _log.warning(
+            "rank fallback: experiment %s variant %s model %s: %s (%s)",
+            experiment, variant, ref, reason, message,
+        )
+        return reason
+
+
+def rank(
+    user_id: int,
+    item_ids: Sequence[int] | np.ndarray | pl.Series,
+    request: Mapping[str, Any] | None = None,
+    at: datetime | None = None,
+    *,
+    attributes: Mapping[str, Any] | None = None,
+    model: str | None = None,
+    experiments: Any = None,
+) -> pl.DataFrame:
+    """Rank ``item_ids`` for ``user_id`` with the model of the user's rank-layer variant.
+
+    Args:
+        user_id: the requesting user (the experiments' unit).
+        item_ids: the candidates (after prerank), in their incoming order.
+        request: request-time fields (``{"query": "running shoes"}``); the model's service reads
+            those it needs (others are ignored).
+        at: the request's time (assignment and feature freshness); default now, UTC.
+        attributes: targeting attributes for assignment (``country``, ``platform``,
+            ``is_new_user``).
+        model: serve this reference (``ctr_ranker/3``) instead of assigning: no experiment, no
+            control to fall back to (a failure falls back to the incoming order, counted).
+        experiments: what to assign from (a config folder, a ``Layout``); default the configs.
+
+    Returns:
+        One row per candidate, best first: ``item_id``, ``score`` (the model's P(click) at the
+        top position; null when no model scored), ``rank`` (1 = top), ``experiment`` and
+        ``variant`` (null outside a rank experiment), ``model_version`` (``name/version`` that
+        scored, null for the incoming order) and ``fallback`` (the reason the variant's own
+        model did not serve, else null).
+
+    Raises:
+        RankingRequestError: ``user_id`` is no integer, ``item_ids`` empty or not integers,
+            ``at`` timezone-naive.
+    """
+    from shoplab.features.errors import RankingRequestError
+
+    when = at if at is not None else datetime.now(UTC)
+    if when.tzinfo is None:
+        raise RankingRequestError(f"at == {when!r}, must be timezone-aware (UTC).")
+    items = _candidates(user_id, item_ids)
+    uid = int(user_id)
+    fields = dict(request or {})
+    experiment = variant = None
+    ref: object = model
+    control: tuple[str, str] | None = None  # (variant key, model ref) of the control arm
+    if model is None:
+        from shoplab.experiments.assignment import assign, resolve_layout
+
+        layout = resolve_layout(experiments)
+        answer = assign(uid, attributes, experiments=layout, at=when)
+        la = next((la for la in answer.layers if la.layer == RANK_LAYER), None)
+        if la is not None and la.experiment is not None:
+            experiment, variant = la.experiment, la.variant
+            ref = (la.params or {}).get("model")
+            first = layout.experiments[la.experiment].variants[0]
+            if first.key != variant and isinstance(first.params.get("model"), str):
+                control = (first.key, str(first.params["model"]))
+    if ref is None:
+        return _ordered(items, None, experiment, variant, None, None)
+    got = _try(str(ref), experiment, variant, uid, items, fields, when)
+    if not isinstance(got, str):
+        return _ordered(items, got[1], experiment, variant, got[0], None)
+    reason = got
+    if control is not None:
+        backup = _try(control[1], experiment, control[0], uid, items, fields, when)
+        if not isinstance(backup, str):
+            return _ordered(items, backup[1], experiment, variant, backup[0], reason)
+    return _ordered(items, None, experiment, variant, None, reason)
