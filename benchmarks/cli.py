@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-AREAS = ("simulator", "experiments", "features", "analysis", "dashboard")
+AREAS = ("simulator", "experiments", "features", "models", "analysis", "dashboard")
 
 
 def area_module(area: str) -> Any:

@@ -66,6 +66,14 @@ navigation = st.navigation(
                 icon=":material/dataset:",
             ),
         ],
+        "Models": [
+            st.Page(
+                _PAGES / "models.py",
+                title="Models",
+                url_path="models",
+                icon=":material/model_training:",
+            ),
+        ],
     }
 )
 st.sidebar.caption(f"data root: `{data_root_label()}`")

@@ -15,6 +15,7 @@ import pandas as pd
 __all__ = [
     "STATUS_COLORS",
     "bucket_map",
+    "calibration_plot",
     "distribution",
     "forest_plot",
     "mde_curves",
@@ -177,4 +178,32 @@ def distribution(values: pd.DataFrame, column: str) -> alt.Chart:
         )
         .properties(height=180)
     )
+    return chart
+
+
+def calibration_plot(bins: pd.DataFrame) -> alt.LayerChart:
+    """Observed vs predicted rate per equal-count bin, with the diagonal a calibrated model sits on.
+
+    Args:
+        bins: ``bin``, ``n``, ``predicted``, ``observed`` (``shoplab.models.report.calibration``).
+    """
+    top = float(max(bins["predicted"].max(), bins["observed"].max(), 1e-6)) * 1.05
+    diagonal = (
+        alt.Chart(pd.DataFrame({"x": [0.0, top], "y": [0.0, top]}))
+        .mark_line(strokeDash=[4, 4], color="#6e7781")
+        .encode(x="x:Q", y="y:Q")
+    )
+    points = (
+        alt.Chart(bins)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X(
+                "predicted:Q", title="mean predicted P(click)", scale=alt.Scale(domain=[0, top])
+            ),
+            y=alt.Y("observed:Q", title="observed rate", scale=alt.Scale(domain=[0, top])),
+            tooltip=["bin", "n", alt.Tooltip("predicted:Q", format=".4f"),
+                     alt.Tooltip("observed:Q", format=".4f")],
+        )
+    )
+    chart: alt.LayerChart = (diagonal + points).properties(height=260)
     return chart

@@ -9,6 +9,10 @@ The SDK that model code and notebooks import::
     train = shoplab.training_set(labels, service="ranker_v1")     # point-in-time features
     feats = shoplab.ranking_features(42, [1, 2, 3])               # online, one user x N items
     shoplab.assign(42, {"country": "ID"})                         # every layer's variant
+    trained = shoplab.train_model("ctr_ranker", "ranker_v2", "lightgbm",
+                                  train=("2026-01-02", "2026-01-08"),
+                                  valid=("2026-01-08", "2026-01-09"))  # MLflow-registered
+    ranked = shoplab.rank(42, [1, 2, 3])                           # the user's rank variant's model
     card = shoplab.analyze("rank_ranker_v2")                       # a Scorecard
 
 Names are resolved lazily (PEP 562) so that ``import shoplab`` does not pay for Feast, DuckDB or
@@ -34,6 +38,8 @@ _EXPORTS: dict[str, str] = {
     "assign": "shoplab.experiments",
     "assign_frame": "shoplab.experiments",
     "load_experiments": "shoplab.experiments",
+    "train_model": "shoplab.models",
+    "rank": "shoplab.models",
     "analyze": "shoplab.sdk",
     "power": "shoplab.sdk",
     "Scorecard": "shoplab.analysis",
@@ -62,8 +68,10 @@ __all__ = [  # exactly the keys of _EXPORTS plus __version__ (tests/shoplab/test
     "load_events",
     "load_experiments",
     "power",
+    "rank",
     "ranking_features",
     "simulate",
+    "train_model",
     "training_labels",
     "training_set",
 ]
@@ -82,6 +90,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from shoplab.events import load_events
     from shoplab.experiments import assign, assign_frame, load_experiments
     from shoplab.features import ranking_features, training_labels, training_set
+    from shoplab.models import rank, train_model
     from shoplab.sdk import analyze, power
     from shoplab.simulator import simulate
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from shoplab.dashboards import charts, data, tables, views
+from shoplab.dashboards import charts, data, models_registry, tables, views
 
 st.title("Scorecard")
 key = data.select_experiment()
@@ -20,6 +20,14 @@ for warning in card.warnings:
     st.warning(warning)
 # which version of the event log this scorecard read (shoplab.events.manifest)
 st.caption(card.event_log.describe() if card.event_log else "event log: not recorded")
+# which model version each arm serves (only experiments whose variants name a model: the
+# registry costs an MLflow import)
+if any("model" in (v.params or {}) for v in data.experiment(key).variants):
+    served = models_registry.model_version(key)
+    st.caption(
+        "Models served: "
+        + "; ".join(f"`{variant}` → `{version}`" for variant, version in served.items())
+    )
 
 directions = {r.metric: data.higher_is_better(r.metric) for r in card.rows}
 table = views.metric_table(card, directions)

@@ -124,6 +124,7 @@ def _pages(data: Dataset) -> list[tuple[str, str, list[str]]]:
                 "Online / offline consistency",
             ],
         ),
+        ("models", "", ["Models", "registered in MLflow"]),
     ]
 
 

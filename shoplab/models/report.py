@@ -1,0 +1,135 @@
+"""What the Models page shows about a registered version: calibration, importance, deployment.
+
+- :func:`calibration` reads the version's ``offline_metrics.json`` run artifact (written at
+  training: predicted vs observed click rate in ten equal-count bins of the valid window).
+- :func:`feature_importance` asks the fitted estimator, per input feature of the service: total
+  split gain for LightGBM, and for logistic regression the absolute standardized coefficient
+  (inputs are standardized before the fit, so coefficients are comparable; a category's one-hot
+  block and a number's missing-value flag are summed into their feature).
+- :func:`deployments` lists which experiment and variant of the rank layer name which model
+  reference, resolved to the version it serves today (an alias moves; a missing version says so).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from shoplab.models.errors import ModelLoadError, UnknownModelError
+from shoplab.models.registry import ModelVersionInfo, mlflow_client, resolve
+
+__all__ = ["Deployment", "calibration", "deployments", "feature_importance", "metrics_table"]
+
+
+def calibration(info: ModelVersionInfo) -> pl.DataFrame:
+    """``bin, n, predicted, observed`` of the version's valid window (empty if not recorded)."""
+    import mlflow
+
+    empty = pl.DataFrame(schema={"bin": pl.Int64, "n": pl.Int64, "predicted": pl.Float64,
+                                 "observed": pl.Float64})
+    if not info.run_id:
+        return empty
+    try:
+        with mlflow_client():
+            doc = mlflow.artifacts.load_dict(f"runs:/{info.run_id}/offline_metrics.json")
+    except Exception:  # a version trained elsewhere has no such artifact: nothing to plot
+        return empty
+    bins = doc.get("calibration") or []
+    return pl.DataFrame(bins, schema=empty.schema) if bins else empty
+
+
+def feature_importance(info: ModelVersionInfo) -> pl.DataFrame:
+    """``feature, importance, kind`` of a version, largest first.
+
+    Raises:
+        ModelLoadError: the artifact cannot be loaded, or it is not a built-in ranker (an
+            arbitrary pyfunc model does not say how it weighs its inputs).
+    """
+    from shoplab.models.loaded import load
+
+    ranker = load(info).ranker
+    if ranker is None:
+        raise ModelLoadError(
+            f"model {info.ref} is not a built-in ranker, must be one (lightgbm or logreg) for "
+            "its feature importance to be known."
+        )
+    enc = ranker.encoder
+    if ranker.algo == "lightgbm":
+        gain = np.asarray(ranker.estimator.feature_importance("gain"), dtype=np.float64)
+        names, kind = list(enc.columns), "total split gain"
+        values = gain[: len(names)]
+    else:
+        coef = np.abs(np.asarray(ranker.estimator.coef_, dtype=np.float64).reshape(-1))
+        names = [*enc.numeric, *(c for c, _ in enc.categorical)]
+        totals = dict.fromkeys(names, 0.0)
+        i = 0
+        for c in enc.numeric:
+            totals[c] += float(coef[i])
+            i += 1
+        for c in enc.indicators:
+            totals[c] += float(coef[i])
+            i += 1
+        for c, vocab in enc.categorical:
+            totals[c] += float(coef[i : i + len(vocab)].sum())
+            i += len(vocab)
+        values, kind = np.asarray([totals[n] for n in names]), "|standardized coefficient|"
+    return pl.DataFrame({"feature": names, "importance": values}).with_columns(
+        kind=pl.lit(kind)
+    ).sort("importance", descending=True)
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One rank-layer variant that names a model, and the version it resolves to now."""
+
+    experiment: str
+    status: str
+    variant: str
+    reference: str
+    version: str | None
+    problem: str | None
+
+
+def deployments(experiments: Mapping[str, Any], layer: str = "rank") -> list[Deployment]:
+    """Every variant of ``layer`` whose params name a ``model``, resolved through the registry."""
+    out = []
+    for key, exp in sorted(experiments.items()):
+        if exp.layer != layer:
+            continue
+        for v in exp.variants:
+            ref = (v.params or {}).get("model")
+            if not isinstance(ref, str):
+                continue
+            try:
+                version, problem = resolve(ref).ref, None
+            except UnknownModelError as exc:
+                version, problem = None, str(exc)
+            out.append(Deployment(key, exp.status, v.key, ref, version, problem))
+    return out
+
+
+def metrics_table(versions: Iterable[ModelVersionInfo]) -> pl.DataFrame:
+    """One row per version: reference, aliases, service, algorithm, windows, offline metrics."""
+    rows = []
+    for v in versions:
+        m = v.metrics
+        rows.append({
+            "model": v.ref,
+            "aliases": ", ".join(f"@{a}" for a in v.aliases),
+            "service": v.spec.service if v.spec else v.tags.get("shoplab.service", ""),
+            "algo": v.tags.get("shoplab.algo", ""),
+            "target": v.spec.target if v.spec else "",
+            "train": f"{v.tags.get('shoplab.train_start', '')[:10]} → "
+                     f"{v.tags.get('shoplab.train_end', '')[:10]}",
+            "train_rows": int(v.tags.get("shoplab.train_rows", "0") or 0),
+            "auc": m.get("auc"),
+            "gauc": m.get("gauc"),
+            "log_loss": m.get("log_loss"),
+            "ndcg_at_10": m.get("ndcg_at_10"),
+            "created": v.created,
+        })
+    return pl.DataFrame(rows) if rows else pl.DataFrame(schema={"model": pl.String})
