@@ -11,6 +11,7 @@
     │   └── features.RankingRequestError      a ranking request: user id, candidates, as_of
     ├── DataError            the event log or a derived table breaks the contract    (ValueError)
     │   ├── events.EventLogError              a file that cannot be read as its table
+    │   ├── events.EventImportError           source files an import mapping cannot read
     │   └── analysis.EventTableMissingError   an event table analysis reads has no files
     │                                         (also FileNotFoundError)
     ├── NotFoundError        a named thing does not exist: experiment, metric, service (LookupError)
@@ -29,6 +30,7 @@
         ├── feature_repo.pipelines.NoEventsError  build before an event log exists
         │                                     (also FileNotFoundError)
         ├── events.UnvalidatedLogError        analysis of a log never validated or changed since
+        ├── core.lock.DataRootBusyError       another process is writing the data root
         ├── demo.DemoStepError                a demo step failed (names the step)
         ├── models.ModelLoadError             a model version's artifact cannot be loaded
         ├── models.ModelPredictError          a model's scores cannot order the candidates
