@@ -16,6 +16,7 @@ from typing import NamedTuple
 import duckdb
 
 from shoplab.analysis.daily import DailyStatistics, daily_points, daily_statistics
+from shoplab.analysis.decision import decide
 from shoplab.analysis.interactions import interaction_rows
 from shoplab.analysis.limits import DAILY_AUTO_MAX_UNITS
 from shoplab.analysis.metrics import Metric
@@ -56,6 +57,8 @@ from shoplab.analysis.unit_query import (
     EventTableMissingError,
     SegmentDimension,
     UnitQuery,
+    not_available,
+    unavailable_metrics,
 )
 from shoplab.analysis.unit_scan import pre_period_table, scan_units, window_totals
 from shoplab.analysis.unit_table import UnitTable, build_unit_table, write_unit_table
@@ -244,6 +247,7 @@ def analyze(
     daily: bool | None = None,
     interactions: bool = True,
     allow_unvalidated: bool = False,
+    fallbacks: Mapping[str, int] | None = None,
 ) -> Scorecard:
     """Analyse one experiment from the event log and exposures under ``$SHOPLAB_DATA``.
 
@@ -273,6 +277,9 @@ def analyze(
         allow_unvalidated: analyse a log never validated, or changed since validation, instead
             of refusing: the scorecard's status is ``unvalidated_log`` (untrustworthy) and its
             first warning names what differs.
+        fallbacks: serving fallbacks counted per variant (``shoplab.models.fallbacks``; the SDK
+            passes them): a model-served arm that fell back often was not tested as deployed,
+            and the decision (``analysis.decision``) says so.
 
     Raises:
         UnvalidatedLogError: the event log was never validated or changed since (unless
@@ -286,6 +293,19 @@ def analyze(
     log = check_event_log(allow_unvalidated=allow_unvalidated)
     exp = as_spec(resolve_experiment(experiment, experiments))
     metric_defs, tested = scorecard_metrics(exp, metrics)
+    # a metric whose event table the log does not have is a row saying so, not a failure. It
+    # stays in the scan (an absent fact table reads as no events) unless it needs the items or
+    # the impressions' slots, which the scan cannot do without
+    unavailable = unavailable_metrics(metric_defs)
+    all_defs = metric_defs
+    metric_defs = [
+        m for m in all_defs if not {"items", "impressions"} & set(unavailable.get(m.name, ()))
+    ]
+    if not metric_defs:
+        raise EventTableMissingError(
+            f"metrics == {[m.name for m in all_defs]}, none available on this log: "
+            + "; ".join(f"{k}: {not_available(v)}" for k, v in unavailable.items()) + "."
+        )
     window = _window(exp, as_of)
     q = UnitQuery(
         exp.key,
@@ -317,6 +337,7 @@ def analyze(
             ),
             tested,
         )
+        rows = _with_unavailable(rows, all_defs, unavailable, variant_keys, counts)
         seg_rows: list[SegmentRow] = []
         if segment is not None:
             seg_stats = _segment_statistics(con, q, segment, metric_defs, scan.caps)
@@ -351,7 +372,7 @@ def analyze(
         )
     finally:
         con.close()
-    return _scorecard(
+    card = _scorecard(
         exp,
         window,
         q,
@@ -364,6 +385,46 @@ def analyze(
         alpha=alpha,
         tuning_n=tuning_n,
     )
+    shares = {
+        v: n / counts[v] for v, n in (fallbacks or {}).items() if counts.get(v)
+    }
+    return card.model_copy(update={"decision": decide(
+        card.rows,
+        {m.name: m for m in all_defs},
+        primary=exp.metrics.primary,
+        guardrails=list(exp.metrics.guardrails),
+        trustworthy=card.trustworthy,
+        status=card.status,
+        as_of=window.as_of,
+        end=exp.end,
+        alpha=alpha,
+        fallback_share=shares,
+    )})
+
+
+def _with_unavailable(
+    rows: list[MetricRow],
+    metrics: Sequence[Metric],
+    unavailable: Mapping[str, Sequence[str]],
+    variant_keys: Sequence[str],
+    counts: Mapping[str, int],
+) -> list[MetricRow]:
+    """``rows`` with a ``no_data`` row ``not available: …`` for each unavailable metric."""
+    if not unavailable:
+        return rows
+    have = {(r.variant, r.metric): r for r in rows}
+    return [
+        # validated from a dict: the optional statistics fields stay at their None defaults
+        MetricRow.model_validate({
+            "metric": m.name, "role": m.role, "kind": m.kind, "variant": vk,
+            "status": "no_data", "detail": not_available(unavailable[m.name]),
+            "n_control": counts.get(variant_keys[0], 0), "n_treatment": counts.get(vk, 0),
+        })
+        if m.name in unavailable
+        else have[(vk, m.name)]
+        for vk in variant_keys[1:]
+        for m in metrics
+    ]
 
 
 class _Sections(NamedTuple):

@@ -63,11 +63,25 @@ UNIT_COLUMNS: Final[tuple[str, ...]] = (
     "gmv_gross",
     "refunded_orders",
     "new_item_impressions",
+    "impressions_top10",
+    "clicks_top10",
+    "orders_top10",
+    "position_weighted_clicks",
+    "product_impressions_top10",
+    "video_impressions_top10",
+    "live_impressions_top10",
 )
 """Per-unit columns the unit-level SQL produces; metrics are built from these only.
 
 ``new_item_impressions`` counts impressions of items created less than 7 days before the
 impression (the ecosystem team's definition of a "new" item).
+
+Position-aware columns (``analysis.unit_query.TOP_K`` = 10 slots, 0-based ``position``):
+``impressions_top10``, ``clicks_top10`` and ``orders_top10`` count what happened in the first 10
+slots (a click or an order takes the slot of its impression); ``position_weighted_clicks`` sums
+``1 / log2(position + 2)`` over clicks (DCG's discount: a click in slot 0 counts 1, in slot 9
+0.29); ``<content type>_impressions_top10`` count the top slots that showed a product, a video
+or a live stream.
 """
 
 _BUILTIN_YAML: Final = Path(__file__).with_name("metrics.yaml")
@@ -95,6 +109,9 @@ class Metric(BaseModel):
             treatment cannot move its own cap.
         role: ``business``, ``guardrail`` or ``ecosystem`` (display grouping only).
         higher_is_better: direction, for colouring a significant change.
+        non_inferiority_margin: as a guardrail, the harm tolerated relative to the control value
+            (default 5 %): the ship decision needs the harm interval's upper end within it
+            (``analysis.decision``).
         description: one line for the scorecard and the dashboard.
 
     Example:
@@ -111,6 +128,7 @@ class Metric(BaseModel):
     winsorize_quantile: float | None = Field(default=None, gt=0.5, lt=1.0)
     role: MetricRole = "business"
     higher_is_better: bool = True
+    non_inferiority_margin: float = Field(default=0.05, gt=0.0, lt=1.0)
     description: str = ""
 
     @property

@@ -95,6 +95,14 @@ def _header_lines(card: Scorecard) -> list[str]:
     return lines
 
 
+def _decision_line(card: Scorecard) -> str:
+    """``decision: SHIP — reason; reason`` (``analysis.decision``); "" for an older scorecard."""
+    d = card.decision
+    if d is None:
+        return ""
+    return f"decision: {d.decision.upper()} ({d.horizon}) — " + "; ".join(d.reasons)
+
+
 def _event_log_line(card: Scorecard) -> str:
     """Which event log the scorecard read (older saved scorecards do not say)."""
     return card.event_log.describe() if card.event_log else "event log: not recorded"
@@ -138,6 +146,8 @@ def render_markdown(card: Scorecard) -> str:
         out.append(f"> **⚠ {w}**\n")
     out.append(f"## Scorecard: {card.experiment}\n")
     out.append(_header_lines(card)[-1] + "\n")
+    if line := _decision_line(card):
+        out.append(f"**{line}**\n")
     out.append(_event_log_line(card) + "\n")
     out.append("| " + " | ".join(_HEAD) + " |")
     out.append("|" + "---|" * len(_HEAD))
@@ -197,5 +207,10 @@ def render_rich(card: Scorecard) -> list[object]:
         for i in card.interactions:
             i_t.add_row(*_inter_cells(i), style="bold red" if i.flagged or i.dependent else None)
         parts.append(i_t)
+    if line := _decision_line(card):
+        style = {"ship": "bold green", "stop for harm": "bold red"}.get(
+            card.decision.decision if card.decision else "", "bold"
+        )
+        parts.append(f"[{style}]{line}[/]")
     parts.append(f"[dim]{_event_log_line(card)}[/]")
     return parts

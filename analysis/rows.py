@@ -13,6 +13,7 @@ from typing import TypedDict
 
 import numpy as np
 
+from shoplab.analysis.bayes import bayes_readout
 from shoplab.analysis.metrics import Metric
 from shoplab.analysis.reduce import NO_LOWER_CAP, Caps, StatisticsTable
 from shoplab.analysis.scorecard import MetricRow, RowStatus, SegmentRow
@@ -84,6 +85,10 @@ class EffectFields(_Required, total=False):
     variance_reduction: float | None
     cs_lower: float | None
     cs_upper: float | None
+    chance_to_win: float | None
+    expected_loss: float | None
+    cred_lower: float | None
+    cred_upper: float | None
 
 
 def metric_test_options(metric: Metric) -> TestOptions:
@@ -219,7 +224,22 @@ def effect_fields(
         fields["detail"] = "CUPED not applied: no pre-period variation"
     if status == "ok":
         _relative_fields(e, fields)
+        _bayes_fields(metric, e, alpha, fields)
     return fields
+
+
+def _bayes_fields(metric: Metric, e: Effect, alpha: float, fields: EffectFields) -> None:
+    """Chance to win, expected loss, credible interval (``analysis.bayes``, flat prior)."""
+    r = bayes_readout(
+        float(e.abs_effect), float(e.abs_se), higher_is_better=metric.higher_is_better,
+        alpha=alpha,
+    )
+    if r is None:
+        return
+    fields["chance_to_win"] = r.chance_to_win
+    fields["expected_loss"] = r.expected_loss
+    fields["cred_lower"] = r.cred_lower
+    fields["cred_upper"] = r.cred_upper
 
 
 effect_row_fields = effect_fields  # the name before rows were typed (tests, audit)

@@ -25,6 +25,8 @@ from shoplab.events.manifest import LogCheck
 __all__ = [
     "STATUSES",
     "DailyPoint",
+    "Decision",
+    "DecisionInfo",
     "MetricRow",
     "RowNotFoundError",
     "RowStatus",
@@ -75,6 +77,21 @@ class _Model(BaseModel):
         if isinstance(v, float) and not math.isfinite(v):
             return None
         return v
+
+
+Decision = Literal["ship", "don't ship", "keep running", "stop for harm"]
+
+
+class DecisionInfo(_Model):
+    """The decision of one experiment as of its scorecard, and every reason behind it.
+
+    ``analysis.decision`` states the rule; ``horizon`` says which interval was read
+    (always-valid before the planned end, fixed-horizon at or after it).
+    """
+
+    decision: Decision
+    horizon: Literal["always-valid", "fixed-horizon"]
+    reasons: list[str]
 
 
 class VariantInfo(_Model):
@@ -134,6 +151,16 @@ class MetricRow(_Model):
     variance_reduction: float | None = None
     cs_lower: float | None = None
     cs_upper: float | None = None
+    chance_to_win: float | None = Field(
+        default=None,
+        description="P(treatment better than control), direction-aware (analysis.bayes)"
+    )
+    expected_loss: float | None = Field(
+        default=None,
+        description="E[loss if the treatment ships and is worse], in the metric's units"
+    )
+    cred_lower: float | None = Field(default=None, description="credible interval lower bound")
+    cred_upper: float | None = Field(default=None, description="credible interval upper bound")
     winsorize_cap: float | None = Field(
         None, description="upper winsorization bound of the per-unit value (None: not winsorized)"
     )
@@ -220,7 +247,13 @@ class Scorecard(_Model):
     status: ScorecardStatus = "ok"
     trustworthy: bool
     warnings: list[str]
+    bayes_prior: str = Field(
+        default="flat",
+        description="prior of the Bayesian read-outs (chance_to_win, expected_loss, cred_*): "
+        "flat = improper uniform on the absolute effect (analysis.bayes)",
+    )
     event_log: LogCheck | None = None
+    decision: DecisionInfo | None = None
     """Which version of the event log this scorecard read (``shoplab.events.manifest``): status
     ``validated`` unless forced over a log never validated or changed since."""
     srm: SrmInfo

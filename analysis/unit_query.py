@@ -30,7 +30,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
+
+import duckdb
 
 from shoplab.core import paths
 from shoplab.core.duck import sql_list
@@ -38,11 +40,18 @@ from shoplab.core.errors import DataError
 from shoplab.core.files import day_of, parquet_files
 from shoplab.events.files import check_schema
 
+if TYPE_CHECKING:  # pragma: no cover
+    from shoplab.analysis.metrics import Metric
+
 __all__ = [
     "COLUMN_SQL",
+    "ITEM_COLUMNS",
     "ITEM_JOIN",
     "NEW_ITEM_DAYS",
     "NEW_USER_DAYS",
+    "POSITION_COLUMNS",
+    "POSITION_JOIN",
+    "TOP_K",
     "SEGMENT_DIMENSIONS",
     "VALUE_TYPES",
     "EventTableMissingError",
@@ -50,10 +59,13 @@ __all__ = [
     "UnitQuery",
     "all_files",
     "event_files",
+    "event_joins",
     "files_sql",
     "require_files",
     "tables_of",
     "ts_sql",
+    "not_available",
+    "unavailable_metrics",
 ]
 
 SegmentDimension = Literal["content_type", "country", "platform", "user_type"]
@@ -62,6 +74,9 @@ NEW_USER_DAYS: Final = 7
 """A unit is a ``new`` user when it signed up less than 7 days before its first exposure."""
 NEW_ITEM_DAYS: Final = 7
 """An item is ``new`` for 7 days after it was created (the ecosystem team's definition)."""
+TOP_K: Final = 10
+"""The slots of the position-aware metrics (``ctr_at_10``, ``orders_at_10``): the first screen
+of a feed of two-column cards is about 6-10 slots; 10 is the common choice of ranking papers."""
 
 COLUMN_SQL: Final[dict[str, tuple[str, str]]] = {
     "requests": ("requests", "1"),
@@ -78,8 +93,39 @@ COLUMN_SQL: Final[dict[str, tuple[str, str]]] = {
     # net GMV: the GMV of a refunded order is subtracted (see analysis.metrics)
     "gmv": ("orders", "CASE WHEN e.refunded THEN 0 ELSE e.gmv END"),
     "gmv_gross": ("orders", "e.gmv"),
+    # position-aware columns: the slot of an impression is its 0-based ``position``; a click or
+    # an order takes the slot of the impression it came from (joined as ``pz``)
+    f"impressions_top{TOP_K}": ("impressions", f"CASE WHEN e.position < {TOP_K} THEN 1 ELSE 0 END"),
+    f"clicks_top{TOP_K}": ("clicks", f"CASE WHEN pz.position < {TOP_K} THEN 1 ELSE 0 END"),
+    f"orders_top{TOP_K}": ("orders", f"CASE WHEN pz.position < {TOP_K} THEN 1 ELSE 0 END"),
+    "position_weighted_clicks": ("clicks", "1.0 / log2(pz.position + 2)"),
+    **{
+        f"{ct}_impressions_top{TOP_K}": (
+            "impressions",
+            f"CASE WHEN e.position < {TOP_K} AND it.content_type = '{ct}' THEN 1 ELSE 0 END",
+        )
+        for ct in ("product", "video", "live")
+    },
 }
-"""Unit column → (event table, SQL contribution of one event ``e``; items joined as ``it``)."""
+"""Unit column → (event table, SQL contribution of one event ``e``; items joined as ``it``, the
+impression of a click or an order as ``pz``)."""
+
+ITEM_COLUMNS: Final = frozenset(
+    {
+        "new_item_impressions",
+        *(f"{ct}_impressions_top{TOP_K}" for ct in ("product", "video", "live")),
+    }
+)
+"""Unit columns whose SQL reads the item (``it``: :data:`ITEM_JOIN`)."""
+POSITION_COLUMNS: Final = frozenset(
+    {f"clicks_top{TOP_K}", f"orders_top{TOP_K}", "position_weighted_clicks"}
+)
+"""Unit columns whose SQL reads the slot of the impression a click or order came from (``pz``)."""
+POSITION_JOIN: Final = (
+    "LEFT JOIN imp_pos_t pz ON pz.request_id = e.request_id AND pz.item_id = e.item_id"
+)
+"""LEFT, like :data:`ITEM_JOIN`: a click whose impression is unknown counts in ``clicks`` and
+in no slot column (its slot is not known)."""
 
 ITEM_JOIN: Final = "LEFT JOIN items_t it ON it.item_id = e.item_id"
 """How both builds join the items (temp table ``items_t``) to events ``e`` for an item column.
@@ -89,7 +135,11 @@ LEFT, so that the join drops no event: an unknown item's ``it.created_ts`` is NU
 new), while ``impressions`` and every other column still count the event.
 """
 
-VALUE_TYPES: Final[dict[str, str]] = {"gmv": "DOUBLE", "gmv_gross": "DOUBLE"}
+VALUE_TYPES: Final[dict[str, str]] = {
+    "gmv": "DOUBLE",
+    "gmv_gross": "DOUBLE",
+    "position_weighted_clicks": "DOUBLE",
+}
 """SQL type of one event's contribution to a unit column that is not a plain count: money as
 DOUBLE, else TINYINT — every other expression in :data:`COLUMN_SQL` is a 0/1 flag (refunded, new
 item), which the scan counts: 1 byte per event on the way to NumPy."""
@@ -190,6 +240,43 @@ def require_files(table: str, why: str) -> list[str]:
     return files
 
 
+def event_joins(con: duckdb.DuckDBPyConnection, q: UnitQuery, columns: Sequence[str]) -> str:
+    """The JOIN clauses ``columns``' SQL needs, after creating the temp tables they read.
+
+    ``items_t`` (item, content type, created) for :data:`ITEM_COLUMNS`; ``imp_pos_t`` (request,
+    item, slot) for :data:`POSITION_COLUMNS`. Both LEFT joins: no event is dropped from any other
+    column of its table (a metric's value never depends on which others are requested).
+
+    Raises:
+        EventTableMissingError: the items or the impressions table has no files.
+    """
+    joins = []
+    if any(c in ITEM_COLUMNS for c in columns):
+        items = require_files("items", "content_type / new_item_impressions")
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE items_t AS SELECT item_id, content_type, created_ts "
+            f"FROM read_parquet({files_sql(items)})"
+        )
+        joins.append(ITEM_JOIN)
+    if any(c in POSITION_COLUMNS for c in columns):
+        # the impression of a click can be a day before it (a click just after midnight)
+        imps = event_files(
+            "impressions", q.pre_start.date() - timedelta(days=1), q.window_end.date()
+        )
+        if not imps:
+            raise EventTableMissingError(
+                f"events table 'impressions' has no Parquet files under "
+                f"{paths.events_dir('impressions')}; needed for the slot of clicks and orders "
+                "(position-aware metrics): not available without an impressions table."
+            )
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE imp_pos_t AS SELECT request_id, item_id, "
+            f"min(position) AS position FROM read_parquet({files_sql(imps)}) GROUP BY ALL"
+        )
+        joins.append(POSITION_JOIN)
+    return " ".join(joins)
+
+
 def files_sql(files: Sequence[str]) -> str:
     """``read_parquet`` argument for a list of files."""
     return sql_list(files)
@@ -202,3 +289,33 @@ def ts_sql(t: datetime) -> str:
     ts statistics.
     """
     return f"TIMESTAMPTZ '{t.isoformat()}'"
+
+
+def unavailable_metrics(metrics: Sequence[Metric]) -> dict[str, tuple[str, ...]]:
+    """Metric name → the event tables it reads that have no files at all (only when some).
+
+    A log may have only some tables (exposures + requests + orders: an e-mail experiment, an
+    orders-only shop): a metric on impressions is then ``not available: no impressions table``
+    (:func:`not_available`), a row of its own instead of a failed analysis or a 0/0. A table with
+    files but no rows in the window is data (zero events), not absence, and is analysed as such.
+    """
+    out: dict[str, tuple[str, ...]] = {}
+    for m in metrics:
+        cols = [m.numerator, *([m.denominator] if m.denominator else [])]
+        need = [COLUMN_SQL[c][0] for c in cols]
+        need += ["impressions" for c in cols if c in POSITION_COLUMNS]
+        need += ["items" for c in cols if c in ITEM_COLUMNS]
+        absent = tuple(t for t in dict.fromkeys(need) if not parquet_files(paths.events_dir(t)))
+        if absent:
+            out[m.name] = absent
+    return out
+
+
+def not_available(tables: Sequence[str]) -> str:
+    """The detail of a metric row whose tables are absent.
+
+    Example:
+        >>> not_available(["impressions"])
+        'not available: no impressions table'
+    """
+    return f"not available: no {' / '.join(tables)} table"

@@ -23,10 +23,10 @@ from numpy.typing import NDArray
 from shoplab.analysis.unit_base import build_unit_base
 from shoplab.analysis.unit_query import (
     COLUMN_SQL,
-    ITEM_JOIN,
     VALUE_TYPES,
     UnitQuery,
     event_files,
+    event_joins,
     files_sql,
     require_files,
     tables_of,
@@ -217,14 +217,9 @@ def _scan_events(
             f", coalesce({COLUMN_SQL[c][1]}, 0)::{VALUE_TYPES.get(c, 'TINYINT')} AS {c}"
             for c in valued
         )
-        # LEFT: an impression of an item missing from the items table still counts in every
-        # other column (``unit_query.ITEM_JOIN``); only ``new_item_impressions`` skips it
-        item_join = ITEM_JOIN if "new_item_impressions" in tcols else ""
-        if item_join:
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE items_t AS SELECT item_id, created_ts "
-                f"FROM read_parquet({files_sql(require_files('items', 'new_item_impressions'))})"
-            )
+        # LEFT joins: an impression of an item missing from the items table (a click of an
+        # unknown impression) still counts in every other column (``unit_query.event_joins``)
+        item_join = event_joins(con, q, tcols)
         sql = f"""
             SELECT u.pos,
                    (CASE WHEN e.ts < {start} THEN -1

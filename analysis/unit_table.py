@@ -30,8 +30,8 @@ from shoplab.analysis.unit_query import (
     ITEM_JOIN,
     UnitQuery,
     event_files,
+    event_joins,
     files_sql,
-    require_files,
     tables_of,
     ts_sql,
 )
@@ -200,13 +200,6 @@ def build_sql_unit_table(con: duckdb.DuckDBPyConnection, q: UnitQuery, name: str
             "segment == 'content_type', must not be used with metrics on requests: "
             "a request is not of one content type."
         )
-    need_items = by_ct or "new_item_impressions" in q.columns
-    if need_items:
-        items = require_files("items", "content_type / new_item_impressions")
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE items_t AS SELECT item_id, content_type, created_ts "
-            f"FROM read_parquet({files_sql(items)})"
-        )
     keys = "unit_id, content_type" if by_ct else "unit_id"
     parts: list[tuple[str, list[str]]] = []
     for i, (table, cols) in enumerate(tables.items()):
@@ -230,12 +223,11 @@ def build_sql_unit_table(con: duckdb.DuckDBPyConnection, q: UnitQuery, name: str
             )
             aggs.append(f"sum(CASE WHEN e.ts < {start} THEN {expr} ELSE 0 END)::DOUBLE AS pre_{c}")
         # a content-type row needs the item's content type: an unknown item has none, so the
-        # breakdown (every column alike) keeps known items only; without it the join is LEFT, as
-        # in the scan, so that asking for new_item_impressions changes no other column
+        # breakdown (every column alike) keeps known items only; without it the joins are LEFT,
+        # as in the scan, so that asking for an item or slot column changes no other column
+        item_join = event_joins(con, q, [*cols, "new_item_impressions"] if by_ct else cols)
         if by_ct:
-            item_join = "JOIN items_t it ON it.item_id = e.item_id"
-        else:
-            item_join = ITEM_JOIN if "new_item_impressions" in cols else ""
+            item_join = item_join.replace(ITEM_JOIN, "JOIN items_t it ON it.item_id = e.item_id")
         ct_col = "it.content_type, " if by_ct else ""
         con.execute(
             f"""

@@ -47,6 +47,7 @@ def _register_all() -> None:
     from shoplab import analysis_cli, pipeline_cli, readme
     from shoplab.benchmarks import cli as bench_cli
     from shoplab.dashboards import cli as dashboard_cli
+    from shoplab.events import cli as events_cli
     from shoplab.experiments import cli as experiments_cli
     from shoplab.features import cli as features_cli
     from shoplab.models import cli as models_cli
@@ -70,6 +71,7 @@ def _register_all() -> None:
         readme,
     ):
         module.register(app)
+    events_cli.register(simulator_cli.events_app)  # beside `events validate`
 
 
 _register_all()

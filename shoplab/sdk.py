@@ -54,7 +54,21 @@ def analyze(key_or_experiment: str | ExperimentLike, **kw: Any) -> Scorecard:
 
     catalog = _catalog()
     exp = resolve_experiment(key_or_experiment, catalog)
+    kw.setdefault("fallbacks", _fallbacks(exp.key))
     return analyze_experiment(exp, experiments=kw.pop("experiments", catalog), **kw)
+
+
+def _fallbacks(experiment: str) -> dict[str, int]:
+    """Serving fallbacks counted per variant of ``experiment`` ({} when nothing was served)."""
+    from shoplab.models.fallbacks import fallback_counts, fallbacks_path
+
+    if not fallbacks_path().is_file():
+        return {}
+    out: dict[str, int] = {}
+    for f in fallback_counts():
+        if f.experiment == experiment:
+            out[f.variant] = out.get(f.variant, 0) + f.count
+    return out
 
 
 def interactions(key_or_experiment: str | ExperimentLike, **kw: Any) -> list[InteractionResult]:

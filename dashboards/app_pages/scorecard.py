@@ -16,6 +16,13 @@ st.markdown(
     f"as of {card.as_of:%Y-%m-%d %H:%M} UTC · primary metric `{card.primary_metric}`"
 )
 tables.srm_banner(card)
+# the decision (analysis.decision): the same words as the CLI, the demo and the JSON
+if card.decision is not None:
+    say = {"ship": st.success, "stop for harm": st.error}.get(card.decision.decision, st.info)
+    say(
+        f"Decision: **{card.decision.decision}** ({card.decision.horizon}). "
+        + " ".join(f"{r}." for r in card.decision.reasons)
+    )
 for warning in card.warnings:
     st.warning(warning)
 # which version of the event log this scorecard read (shoplab.events.manifest)

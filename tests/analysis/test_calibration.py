@@ -21,6 +21,7 @@ import pytest
 from scipy import stats as sps
 
 from shoplab.analysis import analyze, analyze_assignments, unit_aggregates
+from shoplab.analysis.bayes import bayes_readout
 from shoplab.analysis.sequential import confidence_sequence_halfwidth, mixture_rho
 from shoplab.analysis.srm import srm_test
 from shoplab.analysis.stats import SufficientStatistic, two_sample_effect
@@ -139,6 +140,16 @@ def test_aa_false_positive_rate_over_1000_reassignments(
         for m in AUDITED:
             fpr = float((effects[m].pvalue < 0.05).mean())
             assert lo <= fpr <= hi, (m, cuped, fpr, (lo, hi))
+            # the Bayesian read-out of the same replications: chance to win ~ U(0, 1) in A/A
+            e = effects[m]
+            ok = np.isfinite(e.abs_effect) & (e.abs_se > 0)
+            chances = [
+                r.chance_to_win
+                for x, s in zip(e.abs_effect[ok], e.abs_se[ok], strict=True)
+                if (r := bayes_readout(float(x), float(s), higher_is_better=True)) is not None
+            ]
+            assert len(chances) > 900, (m, len(chances))
+            assert sps.kstest(chances, "uniform").pvalue > 0.01, (m, cuped)
 
 
 @pytest.mark.slow

@@ -159,6 +159,12 @@ def test_scorecard_page_shows_the_scorecard_numbers(on_dashboard_data: Dataset) 
         manifest = json.loads((on_dashboard_data.root / "events/manifest.json").read_text())
         assert card.event_log.version == manifest["version"]
         assert card.event_log.describe() in [c.value for c in at.caption]
+        # the decision, in the CLI's words
+        assert card.decision is not None
+        shown = [x.value for x in [*at.success, *at.error, *at.info] if "Decision:" in x.value]
+        assert len(shown) == 1
+        assert shown[0].startswith(f"Decision: **{card.decision.decision}** ")
+        assert all(r in shown[0] for r in card.decision.reasons)
         assert f"{card.srm.pvalue:.3f}" in srm_text or f"{card.srm.pvalue:.2e}" in srm_text
         seq = _frame(at, "cs_lower")
         for (_, shown), row in zip(seq.iterrows(), card.rows, strict=True):

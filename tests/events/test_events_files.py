@@ -150,7 +150,10 @@ def test_cli_simulate_rejects_a_bad_start(data_root: Path) -> None:
 def test_events_package_surface_is_exactly_all() -> None:
     import shoplab.events as events
 
-    assert sorted(events.__all__) == ["EventLogError", "LoadReport", "TableLoad", "load_events"]
+    assert sorted(events.__all__) == [
+        "EventImportError", "EventLogError", "ImportConfig", "ImportReport", "LoadReport",
+        "TableImport", "TableLoad", "import_events", "load_events", "load_import_config",
+    ]
     assert issubclass(events.EventLogError, ValueError)
 
 
