@@ -1,7 +1,9 @@
 """One writer at a time per data root: two builds at once would mix their partitions.
 
 Every step that writes under the data root (simulate, validate, build, apply, materialize) holds
-:func:`writing` for its duration: an advisory ``flock`` on ``<root>/.lock`` (hidden: never data).
+:func:`writing` for its duration: an advisory ``flock`` on a lock file named by the data root's
+resolved path, in the machine's temp folder (not under the root: a refused command leaves the
+root exactly as it was, and flock is per machine anyway).
 A second writer does not wait: it fails at once with a :class:`DataRootBusyError` that names the
 step holding the lock, its pid and since when, so a user knows what to wait for. The lock is
 re-entrant within a process (the demo's steps, a simulation that builds features between days),
@@ -14,8 +16,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import hashlib
 import json
 import os
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -39,8 +43,10 @@ class DataRootBusyError(StateError):
 
 
 def lock_path() -> Path:
-    """``<root>/.lock``."""
-    return data_root() / ".lock"
+    """``<tmp>/shoplab-locks/<hash of the resolved data root>.lock``."""
+    root = str(data_root().resolve())
+    digest = hashlib.sha256(root.encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / "shoplab-locks" / f"{digest}.lock"
 
 
 def _holder(path: Path) -> str:

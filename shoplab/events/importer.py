@@ -35,6 +35,7 @@ from shoplab.core.contract import TABLES, Column
 from shoplab.core.duck import connect, quote, sql_list, sql_str
 from shoplab.core.errors import ConfigError
 from shoplab.core.files import parquet_files
+from shoplab.core.lock import writes_data_root
 from shoplab.core.paths import data_root, events_dir, quarantine_dir
 from shoplab.events.errors import EventImportError
 from shoplab.events.load import load_events
@@ -453,6 +454,7 @@ def _with_sources(
     return cfg.model_copy(update={"sources": new})
 
 
+@writes_data_root("events import")
 def import_events(
     config: ImportConfig | str | os.PathLike[str],
     *,

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from shoplab.core.atomic import atomic_path, remove_orphans
 from shoplab.core.contract import TABLES, arrow_schema
 from shoplab.core.duck import connect, sql_list, sql_str
+from shoplab.core.lock import writes_data_root
 from shoplab.core.paths import events_dir, quarantine_dir
 from shoplab.events.errors import EventLogError
 from shoplab.events.files import EventFile, discover, discover_all, log_end_us
@@ -208,6 +209,7 @@ class _Progress:
             self._bar.stop()
 
 
+@writes_data_root("events validate")
 def load_events(tables: Sequence[str] | None = None, *, progress: bool = False) -> LoadReport:
     """Validate the event log under ``$SHOPLAB_DATA/events``; quarantine rows that break it.
 

@@ -69,8 +69,14 @@ def test_the_lock_is_reentrant_in_one_process(data_root: Path) -> None:
     assert proc.returncode == 0
 
 
-def test_the_lock_file_is_hidden_so_no_reader_sees_it(data_root: Path) -> None:
+def test_the_lock_leaves_the_data_root_as_it_was(
+    data_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = sorted(data_root.rglob("*"))
     with writing("simulate"):
-        pass
-    assert lock_path().name.startswith(".")
-    assert lock_path().parent == data_root
+        assert lock_path().is_file()
+    assert sorted(data_root.rglob("*")) == before
+    assert data_root.resolve() not in lock_path().parents
+    mine = lock_path()
+    monkeypatch.setenv("SHOPLAB_DATA", str(data_root / "another-root"))
+    assert lock_path() != mine  # one lock per data root: two worlds can be built at once
