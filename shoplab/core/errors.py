@@ -27,6 +27,7 @@
     │   └── models.UnknownModelError          a model, version or alias not in MLflow's registry
     └── StateError           a step ran out of order or failed midway              (RuntimeError)
         ├── features.FeatureTableMissingError materialize or train before ``features build``
+        ├── features.RedisUnavailableError    the Redis online store does not answer
         ├── feature_repo.pipelines.NoEventsError  build before an event log exists
         │                                     (also FileNotFoundError)
         ├── events.UnvalidatedLogError        analysis of a log never validated or changed since

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -47,6 +47,18 @@ class Settings(BaseSettings):
         default=None,
         description="MLflow tracking and model-registry URI (http://host:5000, sqlite:///x.db). "
         "Unset: a SQLite registry under the data root (shoplab.models.registry).",
+    )
+    online_store: Literal["sqlite", "redis"] = Field(
+        default="sqlite",
+        description="The Feast online store profile. sqlite: feature_repo/feature_store.yaml (the "
+        "wide SQLite file under the data root). redis: feature_repo/feature_store.redis.yaml, the "
+        "same definitions on Redis (shoplab.features.redis_store); the Feast CLI selects it with "
+        "`feast -c feature_repo -f feature_repo/feature_store.redis.yaml apply|materialize|serve`.",
+    )
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        pattern=r"^(redis|rediss|unix)://",
+        description="The Redis server of the redis online store profile (redis-py URL syntax).",
     )
 
 

@@ -11,7 +11,7 @@ training rows at the same timestamp.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,6 +33,7 @@ from shoplab.features.online_store import (
     reading_as_of,
     table_spec,
 )
+from shoplab.features.redis_store import WideRedisOnlineStoreConfig
 from shoplab.features.repo import feature_store
 from shoplab.features.services import ServicePlan, ViewPlan, plan_service, view_name
 
@@ -90,7 +91,8 @@ def ranking_features(
     store = feature_store()
     plan = _cached_plan(store, service)
     items = _ids(item_ids)
-    if isinstance(store.config.online_store, WideSqliteOnlineStoreConfig):
+    wide = WideSqliteOnlineStoreConfig | WideRedisOnlineStoreConfig
+    if isinstance(store.config.online_store, wide):
         frame = _read_wide(store, plan, int(user_id), items, now)
     else:
         frame = _read_feast(store, plan, int(user_id), items, now)
@@ -139,8 +141,8 @@ def _key_columns(plan: ServicePlan, user_id: int, items: list[int]) -> dict[str,
 def _read_wide(
     store: FeatureStore, plan: ServicePlan, user_id: int, items: list[int], now: datetime
 ) -> pl.DataFrame:
-    """Fast path: one indexed SQL read per view of the wide tables, assembled in Polars."""
-    path, specs = _wide_tables(store, plan)
+    """Fast path: one read per view of the wide tables (SQLite or Redis), assembled in Polars."""
+    read, specs = _wide_tables(store, plan)
     n = len(items)
     cols: dict[str, pl.Series] = {
         "user_id": pl.Series("user_id", [user_id] * n, pl.Int64()),
@@ -166,7 +168,7 @@ def _read_wide(
                 [cols[k] for k in view.join_keys],
                 store.config.entity_key_serialization_version,
             )
-        frame = read_view(path, spec, keys, feats, dtypes)
+        frame = read(view.name, spec, keys, feats, dtypes)
         if view.name == "item_stats":
             for k, (feature, _) in _ITEM_KEYS.items():
                 if k in plan.join_keys:
@@ -199,11 +201,28 @@ def _value(v: Any) -> ValueProto:
     return ValueProto(string_val=v) if isinstance(v, str) else ValueProto(int64_val=int(v))
 
 
-_TABLES: dict[tuple[int, str, int], tuple[str, dict[str, TableSpec]]] = {}
+# (view name, layout, keys, features, dtypes) -> the view's rows for the keys + __event_ts
+_Reader = Callable[[str, TableSpec, pl.Series, list[str], list[pl.DataType]], pl.DataFrame]
+_TABLES: dict[tuple[int, str, int], tuple[_Reader, dict[str, TableSpec]]] = {}
 
 
-def _wide_tables(store: FeatureStore, plan: ServicePlan) -> tuple[str, dict[str, TableSpec]]:
-    """The SQLite file and the table layouts of a plan's views (cached per store and plan)."""
+def _reader(store: FeatureStore) -> _Reader:
+    """The wide store's vectorized read: SQLite's file or Redis's server of the store's config."""
+    if isinstance(store.config.online_store, WideRedisOnlineStoreConfig):
+        from shoplab.features import redis_store
+
+        config, project = store.config, store.project
+        # the client is looked up per call: $SHOPLAB_REDIS_URL may change under a cached store
+        return lambda name, spec, keys, feats, dtypes: redis_store.read_view(
+            redis_store.client(redis_store.redis_url(config)), project, name, spec, keys, feats,
+            dtypes,
+        )
+    path = db_path(store.config)
+    return lambda name, spec, keys, feats, dtypes: read_view(path, spec, keys, feats, dtypes)
+
+
+def _wide_tables(store: FeatureStore, plan: ServicePlan) -> tuple[_Reader, dict[str, TableSpec]]:
+    """The wide store's reader and the table layouts of a plan's views (cached per plan)."""
     key = (id(store), plan.name, id(plan))
     got = _TABLES.get(key)
     if got is None:
@@ -211,7 +230,7 @@ def _wide_tables(store: FeatureStore, plan: ServicePlan) -> tuple[str, dict[str,
             v.name: store.get_feature_view(v.name, allow_registry_cache=True) for v in plan.views
         }
         got = (
-            db_path(store.config),
+            _reader(store),
             {name: table_spec(store.project, fv) for name, fv in fvs.items()},
         )
         if len(_TABLES) > 64:  # plans of older registry stamps are dead

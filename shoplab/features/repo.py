@@ -27,7 +27,14 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from shoplab.feature_repo.pipelines import BuildReport
 
-__all__ = ["apply_repo", "build_features", "feature_store", "materialize", "repo_path"]
+__all__ = [
+    "apply_repo",
+    "build_features",
+    "feature_store",
+    "feature_store_yaml",
+    "materialize",
+    "repo_path",
+]
 
 _STORES: dict[tuple[str, str], FeatureStore] = {}
 
@@ -50,6 +57,23 @@ def repo_path() -> Path:
     return Path(next(iter(spec.submodule_search_locations))).resolve()
 
 
+def feature_store_yaml() -> Path:
+    """The ``feature_store.yaml`` of the online store profile ``$SHOPLAB_ONLINE_STORE`` selects.
+
+    ``sqlite`` (default): ``feature_repo/feature_store.yaml``; ``redis``:
+    ``feature_repo/feature_store.redis.yaml`` (the same definitions, the online store on Redis;
+    the Feast CLI takes it with ``-f``).
+
+    Example:
+        >>> feature_store_yaml().name in ("feature_store.yaml", "feature_store.redis.yaml")
+        True
+    """
+    from shoplab.core.settings import settings
+
+    redis = settings().online_store == "redis"
+    return repo_path() / ("feature_store.redis.yaml" if redis else "feature_store.yaml")
+
+
 @contextlib.contextmanager
 def _feast_env() -> Iterator[Path]:
     """Pin ``$SHOPLAB_DATA`` to this process's data root while Feast runs.
@@ -68,10 +92,10 @@ def feature_store() -> FeatureStore:
     from feast import FeatureStore
 
     with _feast_env() as root:
-        key = (str(root), str(repo_path()))
+        key = (str(root), str(feature_store_yaml()))
         store = _STORES.get(key)
         if store is None:
-            store = FeatureStore(repo_path=str(repo_path()))
+            store = FeatureStore(repo_path=str(repo_path()), fs_yaml_file=feature_store_yaml())
             _STORES[key] = store
         return store
 
@@ -115,7 +139,7 @@ def apply_repo() -> None:
         if added:
             sys.path.append(str(repo))
         try:
-            config = load_repo_config(repo, repo / "feature_store.yaml")
+            config = load_repo_config(repo, feature_store_yaml())
             with feast_quiet():  # Feast prints its diff: to stderr, plain off a terminal
                 # source validation only warns, and cannot stat a glob path (`<view>/*.parquet`)
                 apply_total(config, repo, skip_source_validation=True)
@@ -124,7 +148,7 @@ def apply_repo() -> None:
             if added:
                 sys.path.remove(str(repo))
             _purge_repo_modules(repo)
-        _STORES.pop((str(root), str(repo)), None)
+        _STORES.pop((str(root), str(feature_store_yaml())), None)
     from shoplab.features._wide_read import invalidate
 
     invalidate()  # cached read connections and plans follow the new registry
@@ -133,8 +157,8 @@ def apply_repo() -> None:
 def _has_rows(store: FeatureStore, fv: object) -> bool:
     """False if the wide online table of ``fv`` is empty.
 
-    A new table, or one ``apply`` recreated after a schema change: continuing from the
-    registry's last end would then leave it empty.
+    A new table, or one ``apply`` recreated after a schema change, or a Redis restarted empty:
+    continuing from the registry's last end would then leave it empty.
     """
     import sqlite3
 
@@ -144,7 +168,11 @@ def _has_rows(store: FeatureStore, fv: object) -> bool:
         quote,
         table_spec,
     )
+    from shoplab.features.redis_store import WideRedisOnlineStore
 
+    online = _online_store(store)
+    if isinstance(online, WideRedisOnlineStore):
+        return online.has_rows(store.config, fv)  # type: ignore[arg-type]
     if not isinstance(store.config.online_store, WideSqliteOnlineStoreConfig):
         return True
 
@@ -247,7 +275,7 @@ def _require_applied() -> None:
 
     repo = repo_path()
     with _feast_env():
-        config = load_repo_config(repo, repo / "feature_store.yaml")
+        config = load_repo_config(repo, feature_store_yaml())
         path = getattr(config.registry, "path", None)
         if getattr(config.registry, "registry_type", "file") != "file" or not isinstance(path, str):
             return  # a SQL registry: Feast reports its own connection errors
@@ -261,7 +289,11 @@ def _require_applied() -> None:
 
 def _online_identity(store: FeatureStore) -> str:
     """The online store a state record describes: its type and, for a file, its path."""
+    from shoplab.features.redis_store import WideRedisOnlineStoreConfig, identity
+
     cfg = store.config.online_store
+    if isinstance(cfg, WideRedisOnlineStoreConfig):
+        return f"{cfg.type}:{identity(store.config)}"
     path = getattr(cfg, "path", None)
     return f"{cfg.type}:{under_data_root(path)}" if isinstance(path, str) else str(cfg.type)
 
@@ -284,9 +316,10 @@ def _truncate(store: FeatureStore, fv: FeatureView) -> None:
 
 
 def _expire(store: FeatureStore, fv: FeatureView, before: datetime) -> None:
-    """Drop the online rows older than ``before`` where the store can (the wide store)."""
+    """Drop the online rows older than ``before`` where the store can (the wide stores)."""
     from shoplab.features.online_store import WideSqliteOnlineStore
+    from shoplab.features.redis_store import WideRedisOnlineStore
 
     online = _online_store(store)
-    if isinstance(online, WideSqliteOnlineStore):
+    if isinstance(online, WideSqliteOnlineStore | WideRedisOnlineStore):
         online.delete_older_than(store.config, fv, before)
