@@ -13,7 +13,9 @@ from typing import Annotated, Any
 
 import typer
 
-AREAS = ("simulator", "experiments", "features", "models", "analysis", "dashboard")
+AREAS = (
+    "simulator", "experiments", "features", "online_stores", "models", "analysis", "dashboard"
+)
 
 
 def area_module(area: str) -> Any:
