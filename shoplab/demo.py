@@ -1,9 +1,20 @@
 """``shoplab demo``: the whole pipeline on the embedded default, end to end, in one command.
 
-simulate (with the demo experiments assigning every request's user through ``assign_frame``)
-→ validate the event log (quarantine report) → validate experiment configs → build feature tables
-→ ``feast apply`` → ``feast materialize`` → analyze every experiment → print scorecards → a
-training-set sample and a ranking-features call → how to open the dashboard.
+validate experiment configs → simulate (the demo experiments assign every request's user through
+``assign_frame``) and, on the rank experiment's first day, train a champion (logistic regression
+on ``ranker_v1``) and a challenger (LightGBM on ``ranker_v2``) on the pre-period, register them
+(``ctr_ranker@champion`` / ``@challenger``) and deploy-check them → the experiment days, ranked
+by those models → validate the event log (quarantine report) → build feature tables → ``feast
+apply`` → ``feast materialize`` → analyze every experiment → print scorecards → offline metrics
+of each model beside the rank experiment's online effect → a training-set sample and a
+ranking-features call → how to open the dashboard.
+
+The rank experiment is the shipped ``rank_ranker_v2`` (same key, window, traffic, metrics) with
+its variants deploying the two models (:data:`DEMO_MODELS`): the shipped configs keep their hand
+weights, so that ``shoplab experiments validate`` and every other simulation work without a
+registry. The demo's config set is written to ``<root>/demo/experiments`` and used for the run
+(``$SHOPLAB_EXPERIMENTS``). Its model params are deploy-checked once the models exist (the
+version, its service in the Feast registry, the skew guard); before, only metrics and bounds.
 
 Re-running is safe: the simulator replaces the event log, feature builds replace their days, Feast
 apply/materialize are idempotent, scorecards are overwritten; the same seed gives the same numbers.
@@ -12,6 +23,7 @@ apply/materialize are idempotent, scorecards are overwritten; the same seed give
 from __future__ import annotations
 
 import functools
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,9 +38,18 @@ from shoplab.core.atomic import atomic_write_text
 from shoplab.core.errors import StateError
 from shoplab.core.paths import data_root
 
-__all__ = ["DemoSettings", "run_demo"]
+__all__ = ["DEMO_MODELS", "DemoSettings", "run_demo"]
 
 T = TypeVar("T")
+
+RANK_EXPERIMENT = "rank_ranker_v2"
+MODEL_NAME = "ctr_ranker"
+DEMO_MODELS: dict[str, tuple[str, str, str]] = {
+    # variant of rank_ranker_v2 -> (alias, feature service, algorithm)
+    "control": ("champion", "ranker_v1", "logreg"),
+    "ranker_v2": ("challenger", "ranker_v2", "lightgbm"),
+}
+"""The models the demo's rank experiment deploys, per variant."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +61,8 @@ class DemoSettings:
     days: int = 21
     seed: int = 7
     start: date = date(2026, 1, 1)
+    valid_days: int = 2
+    """The pre-period's last days: the models' offline evaluation window (trained before it)."""
 
 
 class DemoStepError(StateError):
@@ -116,6 +139,110 @@ def summary_text(cards: dict[str, Any]) -> str:
     return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
 
 
+def demo_configs(root: Path) -> Path:
+    """Write the demo's config set to ``root``: the shipped configs, rank variants on models."""
+    import shutil
+
+    import yaml
+
+    from shoplab.experiments.loader import config_dir
+
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.copytree(config_dir(), root)
+    path = root / f"{RANK_EXPERIMENT}.yaml"
+    doc = yaml.safe_load(path.read_text())
+    for variant in doc["variants"]:
+        alias, service, _ = DEMO_MODELS[variant["key"]]
+        variant["params"] = {"feature_service": service, "model": f"{MODEL_NAME}@{alias}"}
+    doc["description"] = (
+        f"The demo's rank experiment: {MODEL_NAME}@champion (logistic regression on ranker_v1) "
+        f"against {MODEL_NAME}@challenger (LightGBM on ranker_v2), both trained on the pre-period."
+    )
+    header = (
+        "# Written by `shoplab demo` from the shipped configs: the rank variants deploy models.\n"
+    )
+    path.write_text(header + yaml.safe_dump(doc, sort_keys=False))
+    return root
+
+
+def train_demo_models(s: DemoSettings, experiment_start: date) -> dict[str, Any]:
+    """Build features of the pre-period, train both models on it, register and alias them."""
+    import warnings
+
+    from shoplab import features
+    from shoplab.features.quiet import feast_quiet
+    from shoplab.models.quiet import mlflow_quiet
+    from shoplab.models.registry import set_alias
+    from shoplab.models.train import train_model
+
+    features.build_features()
+    valid_start = experiment_start - timedelta(days=s.valid_days)
+    # day 1 has no history behind its features (every 7d/30d count starts at 0): left out
+    train = (s.start + timedelta(days=1), valid_start)
+    valid = (valid_start, experiment_start)
+    trained = {}
+    with mlflow_quiet(), feast_quiet(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="On demand feature view is an experimental")
+        features.apply_repo()
+        for variant, (alias, service, algo) in DEMO_MODELS.items():
+            model = train_model(MODEL_NAME, service, algo, train, valid)  # type: ignore[arg-type]
+            set_alias(MODEL_NAME, model.version.version, alias)
+            trained[variant] = model
+    return trained
+
+
+def _deploy_check(configs: Path) -> Any:
+    from shoplab.analysis.metrics import metric_names
+    from shoplab.experiments import validate_all
+    from shoplab.models.deploy_check import check_variant_params
+    from shoplab.simulator.params import PARAM_BOUNDS
+
+    return validate_all(
+        configs, metrics=metric_names(), param_bounds=PARAM_BOUNDS,
+        param_checker=check_variant_params,
+    )
+
+
+def offline_online_table(trained: dict[str, Any], card: Any) -> Any:
+    """Each model's offline metrics beside the rank experiment's online effect (vs control)."""
+    from rich.table import Table
+
+    t = Table(title=f"Offline vs online: {RANK_EXPERIMENT} (online effect vs {card.control})")
+    for col in ("variant", "model", "algo", "service", "AUC", "GAUC", "NDCG@10",
+                "CTR lift [95% CI]", "CVR lift [95% CI]", "GMV/user lift [95% CI]"):
+        t.add_column(col)
+    rows = {(r.metric, r.variant): r for r in card.rows}
+
+    def lift(metric: str, variant: str) -> str:
+        r = rows.get((metric, variant))
+        if r is None or r.rel_effect is None or r.rel_ci_lower is None or r.rel_ci_upper is None:
+            return "—" if variant != card.control else "(control)"
+        return f"{r.rel_effect:+.2%} [{r.rel_ci_lower:+.2%}, {r.rel_ci_upper:+.2%}]"
+
+    def fmt(v: float | None) -> str:
+        return "—" if v is None else f"{v:.4f}"
+
+    for variant, model in trained.items():
+        m = model.metrics
+        t.add_row(
+            variant, model.version.ref, model.algo, model.spec.service,
+            fmt(m.auc), fmt(m.gauc), fmt(m.ndcg_at_10),
+            lift("ctr", variant), lift("cvr", variant), lift("gmv_per_user", variant),
+        )
+    return t
+
+
+def offline_online_text(trained: dict[str, Any], card: Any) -> str:
+    """The offline-vs-online table as plain text (what the demo prints, without colour)."""
+    import io
+
+    buffer = io.StringIO()
+    Console(file=buffer, width=400, color_system=None, force_terminal=False).print(
+        offline_online_table(trained, card)
+    )
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
+
+
 def summary_path() -> Path:
     """``<root>/demo/summary.txt``: the last demo's summary table."""
     return data_root() / "demo" / "summary.txt"
@@ -125,7 +252,19 @@ def run_demo(
     settings: DemoSettings | None = None, console: Console | None = None
 ) -> dict[str, Any]:
     """Run the demo pipeline and return a summary (row counts, scorecard verdicts, timings)."""
-    s = settings or DemoSettings()
+    configs = demo_configs(data_root() / "demo" / "experiments")
+    previous = os.environ.get("SHOPLAB_EXPERIMENTS")
+    os.environ["SHOPLAB_EXPERIMENTS"] = str(configs)
+    try:
+        return _run(settings or DemoSettings(), console, configs)
+    finally:
+        if previous is None:
+            os.environ.pop("SHOPLAB_EXPERIMENTS", None)
+        else:
+            os.environ["SHOPLAB_EXPERIMENTS"] = previous
+
+
+def _run(s: DemoSettings, console: Console | None, configs: Path) -> dict[str, Any]:
     # Off a terminal (CI logs, `| tee`) Rich assumes 80 columns, too narrow for a scorecard.
     con = console or Console(width=None if Console().is_terminal else 160)
     t_start = time.perf_counter()
@@ -145,19 +284,46 @@ def run_demo(
 
     exps = _step(
         con,
-        "Validate experiment configs",
-        lambda: experiments.validate_all(metrics=metric_names(), param_bounds=PARAM_BOUNDS),
+        f"Validate experiment configs ({configs}; models are checked once trained)",
+        lambda: experiments.validate_all(
+            configs, metrics=metric_names(), param_bounds=PARAM_BOUNDS
+        ),
     )
-    policy = ExperimentPolicy()
+    policy = ExperimentPolicy(configs)
+    experiment_start = exps[RANK_EXPERIMENT].start.date()
+    trained: dict[str, Any] = {}
+
+    def on_day(day: date) -> None:
+        if day != experiment_start:
+            return
+        trained.update(
+            _step(
+                con,
+                f"Train {MODEL_NAME}@champion (logreg, ranker_v1) and @challenger (LightGBM, "
+                f"ranker_v2) on the pre-period {s.start}..{day - timedelta(days=1)}",
+                lambda: train_demo_models(s, day),
+            )
+        )
+        _step(con, "Deploy check of the rank variants' models", lambda: _deploy_check(configs))
+        for variant, model in trained.items():
+            m = model.metrics
+            con.print(
+                f"{variant}: {model.version.ref} ({model.algo}, {model.spec.service}, "
+                f"{model.train_rows:,} rows) AUC {m.auc or float('nan'):.4f} "
+                f"GAUC {m.gauc or float('nan'):.4f} NDCG@10 {m.ndcg_at_10 or float('nan'):.4f}"
+            )
+
     sim = _step(
         con,
-        f"Simulate {s.users:,} users × {s.days} days",
+        f"Simulate {s.users:,} users × {s.days} days (rank experiment from {experiment_start}: "
+        "model-ranked)",
         lambda: simulate(
             users=s.users, items=s.items, days=s.days, seed=s.seed, start=s.start,
-            policy=policy, progress=True,
+            policy=policy, progress=True, on_day=on_day,
         ),
     )
     summary["simulation"] = sim
+    summary["models"] = trained
     report = _step(con, "Validate the event log", load_events)
     con.print(report)
     summary["load_report"] = report
@@ -180,6 +346,12 @@ def run_demo(
     summary["scorecards"] = cards
     con.print(verdict_table(cards))
     atomic_write_text(summary_path(), summary_text(cards))
+    if trained and RANK_EXPERIMENT in cards:
+        con.print(offline_online_table(trained, cards[RANK_EXPERIMENT]))
+        atomic_write_text(
+            data_root() / "demo" / "offline_online.txt",
+            offline_online_text(trained, cards[RANK_EXPERIMENT]),
+        )
 
     labels = features.training_labels(end - timedelta(days=1), end)
     sample = _step(
@@ -211,7 +383,8 @@ def run_demo(
     con.print(
         Panel.fit(
             f"Done in {time.perf_counter() - t_start:.0f} s. Open the dashboard: "
-            "[bold]make dashboard[/] (or `shoplab dashboard`)",
+            "[bold]make dashboard[/] (or `shoplab dashboard`); the rank variants' models are "
+            f"deployed by the demo's configs: SHOPLAB_EXPERIMENTS={configs}",
             title="shoplab demo",
         )
     )

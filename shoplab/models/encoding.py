@@ -71,18 +71,24 @@ class Encoder:
         if not self.one_hot:
             # C order: LightGBM copies any other layout row by row before predicting
             return np.ascontiguousarray(np.column_stack([numbers, *codes]) if codes else numbers)
+        # one preallocated matrix, each block written in place: at 260k rows x ~130 columns the
+        # temporaries and np.column_stack's copy took 0.4 s of a 0.5 s encode
+        k, n = len(self.numeric), frame.height
+        width = k + len(self.indicators) + sum(len(v) for _, v in self.categorical)
+        out = np.zeros((n, width))
         missing = np.isnan(numbers)
-        scaled = (numbers - np.asarray(self.means)) / np.asarray(self.scales)
+        scaled = out[:, :k]
+        np.subtract(numbers, np.asarray(self.means), out=scaled)
+        scaled /= np.asarray(self.scales)
         scaled[missing] = 0.0
         index = {c: i for i, c in enumerate(self.numeric)}
-        flags = missing[:, [index[c] for c in self.indicators]].astype(np.float64)
-        blocks = [scaled, flags]
+        lo = k + len(self.indicators)
+        out[:, k:lo] = missing[:, [index[c] for c in self.indicators]]
         for (_, vocab), code in zip(self.categorical, codes, strict=True):
-            hot = np.zeros((frame.height, len(vocab)))
             rows = np.flatnonzero(~np.isnan(code))
-            hot[rows, code[rows].astype(np.int64)] = 1.0
-            blocks.append(hot)
-        return np.column_stack(blocks)
+            out[rows, lo + code[rows].astype(np.int64)] = 1.0
+            lo += len(vocab)
+        return out
 
 
 def fit_encoder(frame: pl.DataFrame, columns: list[str], *, one_hot: bool) -> Encoder:

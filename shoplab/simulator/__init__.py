@@ -7,7 +7,10 @@ bias, orders with quantity, GMV and refunds. A ``Policy`` sets every stage's par
 and day, which is how experiments plug in.
 
 ``ExperimentPolicy`` is that plug: the experiment configs as a ``Policy`` (the simulator owns the
-adapter, so the experiment layer never imports the simulator).
+adapter, so the experiment layer never imports the simulator). A rank variant that deploys a
+registered model (``params: {model: ctr_ranker@challenger}``) is ranked by it on the features
+serving would have returned (``shoplab.simulator.model_rank``); ``simulate(on_day=...)`` is where
+such models are trained on the pre-period before their experiment starts.
 
 Names resolve lazily (PEP 562): a caller that needs only the ``Policy`` contract must not pay for
 NumPy/pyarrow generation code it never runs.

@@ -12,7 +12,9 @@ plus the holdout's exposures (``holdout`` / ``in_experiments``) on days inside t
 Layers own different params
 (recall: ``recall_personal_share``; prerank: ``recall_size``; rank: ``rank_w_*``; mix:
 ``mix_*_share``), so combining layers is a column union; ``click_mult`` / ``order_mult`` are
-multiplicative effects and multiply across layers. If two layers did set the same other param, the
+multiplicative effects and multiply across layers. A rank-layer variant's ``model`` param (a
+registered model reference) becomes the ``rank_model`` column: that model ranks the user's
+candidates (:mod:`shoplab.simulator.model_rank`). If two layers did set the same other param, the
 later layer in serving order wins. Allowlisted (forced) units get their params but no exposure.
 """
 
@@ -29,11 +31,12 @@ from shoplab.core.contract import polars_schema
 from shoplab.experiments.assignment import assign_frame, resolve_layout
 from shoplab.experiments.layout import Layout
 from shoplab.experiments.models import HOLDOUT_IN_EXPERIMENTS, HOLDOUT_VARIANT, Experiment
-from shoplab.simulator.policy import BASELINE, PolicyDecision
+from shoplab.simulator.policy import BASELINE, RANK_MODEL, PolicyDecision
 
 __all__ = ["ExperimentPolicy"]
 
 _MULTIPLICATIVE = frozenset({"click_mult", "order_mult"})
+_RANK_LAYER = "rank"  # the only stage that serves models (validation refuses a model elsewhere)
 
 
 class ExperimentPolicy:
@@ -78,6 +81,7 @@ class ExperimentPolicy:
         if ts is None:
             ts = pl.Series("first_ts", [at] * n, dtype=pl.Datetime("us", "UTC"))
         params: dict[str, np.ndarray] = {}
+        models = np.full(n, None, dtype=object)
         touched = np.zeros(n, dtype=bool)
         exposures = []
         for cl in self.layout.layers:
@@ -94,6 +98,9 @@ class ExperimentPolicy:
                         continue
                     touched |= rows
                     for pname, value in ce.params[vi].items():
+                        if pname == "model" and name == _RANK_LAYER and isinstance(value, str):
+                            models[rows] = value
+                            continue
                         if pname not in BASELINE or isinstance(value, str):
                             continue
                         col = params.setdefault(pname, np.full(n, np.nan))
@@ -134,6 +141,8 @@ class ExperimentPolicy:
             else pl.DataFrame(schema=polars_schema("exposures"))
         )
         cols = {k: pl.Series(k, v, nan_to_null=True) for k, v in params.items()}
+        if any(m is not None for m in models):
+            cols[RANK_MODEL] = pl.Series(RANK_MODEL, models.tolist(), dtype=pl.String)
         param_frame = pl.DataFrame(
             {"user_id": out.get_column("user_id").cast(pl.Int64), **cols}
         ).filter(pl.Series(touched))

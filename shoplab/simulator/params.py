@@ -3,23 +3,24 @@
 The policy sees one row per active user (see ``shoplab.simulator.policy``) and answers with the
 users it wants to change; everyone else, and every column it leaves out or null, gets ``BASELINE``.
 A policy is user code, so its answer is validated like input: an unknown column, a duplicate user
-or an out-of-range value fails with the column, the value and the rule.
+or an out-of-range value fails with the column, the value and the rule. The one String column,
+``rank_model``, is returned as a code per user into the day's distinct model references.
 """
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Final
+from typing import Final, NamedTuple
 
 import numpy as np
 import polars as pl
 
 from shoplab.core.contract import COUNTRIES, PLATFORMS, TABLES, TIMESTAMP, polars_schema
 from shoplab.core.errors import InputError
-from shoplab.simulator.policy import BASELINE, Policy, PolicyDecision
+from shoplab.simulator.policy import BASELINE, RANK_MODEL, Policy, PolicyDecision
 from shoplab.simulator.world import DAY_US, World
 
-__all__ = ["PARAM_BOUNDS", "active_frame", "day_params"]
+__all__ = ["PARAM_BOUNDS", "DayParams", "active_frame", "day_params"]
 
 PARAM_BOUNDS: Final[dict[str, tuple[float, float]]] = {
     "recall_size": (1.0, 5000.0),  # > 5000 candidates per request would blow the chunk budget
@@ -33,6 +34,23 @@ PARAM_BOUNDS: Final[dict[str, tuple[float, float]]] = {
     "click_mult": (0.0, 100.0),
     "order_mult": (0.0, 100.0),
 }
+
+
+class DayParams(NamedTuple):
+    """One day's answer of the policy, aligned with the day's active users.
+
+    Attributes:
+        params: every ``BASELINE`` parameter, one float64 value per active user.
+        exposures: the exposure rows to log (``None`` without a policy).
+        models: the distinct ``rank_model`` references of the day, sorted.
+        model_code: per active user, the index into ``models`` of their rank model, -1 for the
+            hand weights.
+    """
+
+    params: dict[str, np.ndarray]
+    exposures: pl.DataFrame | None
+    models: tuple[str, ...]
+    model_code: np.ndarray
 
 
 def active_frame(
@@ -63,18 +81,23 @@ def active_frame(
 def _check_params(params: pl.DataFrame, day: date) -> pl.DataFrame:
     if "user_id" not in params.columns:
         raise InputError(f"policy params on {day}: column 'user_id' is missing.")
-    unknown = sorted(set(params.columns) - {"user_id", *BASELINE})
+    unknown = sorted(set(params.columns) - {"user_id", RANK_MODEL, *BASELINE})
     if unknown:
         raise InputError(
             f"policy params on {day}: unknown column(s) {unknown}, "
-            f"must be among {sorted(BASELINE)}."
+            f"must be among {sorted([*BASELINE, RANK_MODEL])}."
+        )
+    if RANK_MODEL in params.columns and params.schema[RANK_MODEL] not in (pl.String, pl.Null):
+        raise InputError(
+            f"policy params on {day}: {RANK_MODEL} has dtype {params.schema[RANK_MODEL]}, must be "
+            "String (a model reference such as 'ctr_ranker@challenger')."
         )
     params = params.with_columns(pl.col("user_id").cast(pl.Int64))
     n_dup = params.height - params["user_id"].n_unique()
     if n_dup:
         raise InputError(f"policy params on {day}: {n_dup} duplicate user_id rows, must be unique.")
     for col in params.columns:
-        if col == "user_id":
+        if col in ("user_id", RANK_MODEL):
             continue
         values = params[col].cast(pl.Float64).fill_nan(None)  # NaN = "not set", like null
         lo, hi = PARAM_BOUNDS[col]
@@ -110,12 +133,13 @@ def day_params(
     active: np.ndarray,
     first_ts: np.ndarray,
     new_days: int,
-) -> tuple[dict[str, np.ndarray], pl.DataFrame | None]:
+) -> DayParams:
     """Per active user (aligned with ``active``): every parameter, plus the exposures to log."""
     n = len(active)
     out = {k: np.full(n, v, dtype=np.float64) for k, v in BASELINE.items()}
+    no_model = np.full(n, -1, dtype=np.int32)
     if policy is None:
-        return out, None
+        return DayParams(out, None, (), no_model)
     decision = policy(day, active_frame(world, day, day_us, active, first_ts, new_days))
     if not isinstance(decision, PolicyDecision):
         raise TypeError(
@@ -127,10 +151,22 @@ def day_params(
             params, on="user_id", how="left", maintain_order="left"
         )
         for col in params.columns:
-            if col != "user_id":
+            if col not in ("user_id", RANK_MODEL):
                 filled = joined[col].cast(pl.Float64).fill_nan(None).fill_null(BASELINE[col])
                 out[col] = filled.to_numpy().astype(np.float64, copy=False)
     for k, v in out.items():
         if not np.isfinite(v).all():
             raise InputError(f"policy params on {day}: {k} has a non-finite value, must be finite.")
-    return out, _check_exposures(decision.exposures, day)
+    models: tuple[str, ...] = ()
+    code = no_model
+    if params.height and RANK_MODEL in params.columns:
+        refs = joined[RANK_MODEL].cast(pl.String)
+        models = tuple(sorted(refs.drop_nulls().unique().to_list()))
+        if models:
+            code = (
+                refs.replace_strict(list(models), list(range(len(models))), default=-1,
+                                    return_dtype=pl.Int32)
+                .to_numpy()
+                .astype(np.int32, copy=False)
+            )
+    return DayParams(out, _check_exposures(decision.exposures, day), models, code)

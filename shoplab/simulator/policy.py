@@ -17,6 +17,10 @@ Parameters a policy may set (any column it omits keeps the baseline value in ``B
   final list)
 - injected effects, for calibration: ``click_mult``, ``order_mult`` (multiply the click and order
   probabilities of every impression the user sees)
+
+One column is not a number: ``rank_model`` (String, :data:`RANK_MODEL`), a registered model
+reference (``ctr_ranker/3``, ``ctr_ranker@challenger``) that ranks the user's candidates instead
+of the ``rank_w_*`` weights (see :mod:`shoplab.simulator.model_rank`); null or absent: the weights.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from typing import Final, Protocol
 
 import polars as pl
 
-__all__ = ["BASELINE", "Policy", "PolicyDecision"]
+__all__ = ["BASELINE", "RANK_MODEL", "Policy", "PolicyDecision"]
 
 BASELINE: Final[dict[str, float]] = {
     "recall_size": 200.0,
@@ -41,6 +45,8 @@ BASELINE: Final[dict[str, float]] = {
     "click_mult": 1.0,
     "order_mult": 1.0,
 }
+RANK_MODEL: Final = "rank_model"
+"""The params column naming the user's rank model (String; the experiment param ``model``)."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +55,8 @@ class PolicyDecision:
 
     Attributes:
         params: one row per user it wants to change: ``user_id`` plus any columns of ``BASELINE``
-            (Float64; nulls mean baseline). Users absent from the frame get the baseline.
+            (Float64; nulls mean baseline) and optionally ``rank_model`` (String). Users absent
+            from the frame get the baseline.
         exposures: rows of the ``exposures`` event table (experiment, variant, unit_id, ts) to log
             for that day; the simulator writes them next to its other tables.
     """

@@ -6,9 +6,16 @@ threads) → draw clicks and orders → write the day's Parquet files on a backg
 the next day is generated. Memory is bounded by two days of rows plus a few chunks of
 candidates, not by the length of the window.
 
+A rank variant that deploys a model (the policy's ``rank_model``) is ranked by it
+(:mod:`shoplab.simulator.model_rank`): before such a day the writer is drained and the feature
+pipelines refresh the day's serving tables from the log on disk; its requests are served in
+their own, smaller chunks. ``on_day`` runs before each day once the days before it are on disk:
+the hook that trains and registers models on a pre-period before their experiment starts.
+
 Randomness: one generator for the world, one per day and one per chunk, all derived from
 ``seed``, so a given ``(seed, users, items, shops, days, start, config, policy)`` always writes
-byte-identical files, whatever the number of threads.
+byte-identical files, whatever the number of threads (and, with models, the same models: trained
+by a deterministic ``on_day`` on the same log, they give the same files too).
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -39,9 +46,14 @@ from shoplab.simulator.traffic import QUERY_TERMS, draw_requests
 from shoplab.simulator.world import DAY_US, World, build_world, day_start_us
 from shoplab.simulator.writer import codes_to_strings, write_table
 
+if TYPE_CHECKING:  # pragma: no cover
+    from shoplab.simulator.model_rank import ModelStage
+
 __all__ = ["SimulationReport", "simulate", "world_of"]
 
 _CANDIDATES_PER_CHUNK = 1 << 21  # ≈ 2M candidates ≈ 80 MiB of working arrays per chunk
+# a model-ranked candidate carries ~50 feature columns through the joins: ≈ 100 MiB per chunk
+_MODEL_CANDIDATES_PER_CHUNK = 1 << 18
 _WORKERS = min(4, os.cpu_count() or 1)
 _FACT_TABLES = ("requests", "impressions", "clicks", "orders")
 _DIMENSION_TABLES = ("users", "shops", "items")
@@ -180,6 +192,7 @@ class _Counters:
         default_factory=lambda: dict.fromkeys((*_FACT_TABLES, "exposures"), 0)
     )
     impressions_per_day: list[int] = field(default_factory=list)
+    models: ModelStage | None = None  # created the first day a variant deploys a model
 
 
 def _simulate_day(
@@ -201,24 +214,42 @@ def _simulate_day(
     index = build_recall_index(rng, world, day_index, cfg.cold_start_days)
 
     active, first = np.unique(reqs.user, return_index=True)
-    params, exposures = day_params(
-        policy, world, day, day_us, active, reqs.ts[first], _NEW_USER_DAYS
-    )
+    decided = day_params(policy, world, day, day_us, active, reqs.ts[first], _NEW_USER_DAYS)
+    params, exposures = decided.params, decided.exposures
     req_active = np.searchsorted(active, reqs.user)
     req_params = {k: v[req_active] for k, v in params.items()}
+    req_model = decided.model_code[req_active]
     slots = np.where(reqs.search, cfg.slots_search, cfg.slots_feed).astype(np.int64)
+    day_models = []
+    if decided.models:
+        from shoplab.simulator.model_rank import ModelStage
 
-    # Serve in chunks of requests sharing a recall size (a variant may change it). Each chunk has
-    # its own generator, so chunks can run on parallel threads and still give the same bytes.
+        writer.drain()  # the pipelines read yesterday's files
+        if counters.models is None:
+            counters.models = ModelStage(day - timedelta(days=day_index))
+        day_models = counters.models.prepare(day, decided.models)
+
+    # Serve in chunks of requests sharing a recall size (a variant may change it) and a ranker
+    # (the hand weights, or one model). Each chunk has its own generator, so chunks can run on
+    # parallel threads and still give the same bytes.
     recall = np.maximum(np.rint(req_params["recall_size"]).astype(np.int64), 1)
-    chunks: list[tuple[int, np.ndarray]] = []
+    chunks: list[tuple[int, int, np.ndarray]] = []
     for size in np.unique(recall):  # usually 1-3 distinct sizes: a loop over variants
-        idx = np.flatnonzero(recall == size)
-        step = max(1, _CANDIDATES_PER_CHUNK // int(size))
-        chunks += [(int(size), idx[lo : lo + step]) for lo in range(0, len(idx), step)]
+        for code in np.unique(req_model[recall == size]):  # -1 (hand weights) first
+            idx = np.flatnonzero((recall == size) & (req_model == code))
+            budget = _CANDIDATES_PER_CHUNK if code < 0 else _MODEL_CANDIDATES_PER_CHUNK
+            step = max(1, budget // int(size))
+            chunks += [
+                (int(size), int(code), idx[lo : lo + step]) for lo in range(0, len(idx), step)
+            ]
 
-    def serve_chunk(job: tuple[int, tuple[int, np.ndarray]]) -> Served:
-        number, (size, sel) = job
+    def serve_chunk(job: tuple[int, tuple[int, int, np.ndarray]]) -> Served:
+        number, (size, code, sel) = job
+        scorer = (
+            day_models[code].scorer(reqs.user[sel], reqs.ts[sel], reqs.query_term[sel])
+            if code >= 0
+            else None
+        )
         return serve(
             np.random.default_rng([seed, 2, day_index, number]),
             world,
@@ -230,10 +261,11 @@ def _simulate_day(
             params={k: v[sel] for k, v in req_params.items()},
             recall_size=size,
             rank_noise=cfg.rank_noise,
+            scorer=scorer,
         )
 
     served = list(pool.map(serve_chunk, enumerate(chunks)))
-    rows = [sel[out.row] for (_, sel), out in zip(chunks, served, strict=True)]
+    rows = [sel[out.row] for (_, _, sel), out in zip(chunks, served, strict=True)]
     if served:
         imp_req = np.concatenate(rows)
         imp_item = np.concatenate([s.item for s in served])
@@ -352,6 +384,7 @@ def simulate(
     policy: Policy | None = None,
     progress: bool = False,
     config: WorldConfig | None = None,
+    on_day: Callable[[date], None] | None = None,
 ) -> SimulationReport:
     """Simulate a marketplace and write its event log under ``$SHOPLAB_DATA/events``.
 
@@ -367,12 +400,15 @@ def simulate(
             ``None`` serves everyone with ``BASELINE``.
         progress: show a Rich progress bar, one step per day.
         config: the world's rates and shapes (default ``WorldConfig()``).
+        on_day: called with each day before it is simulated, once every earlier day is written
+            (e.g. train and register the models a rank variant deploys from that day on).
 
     Returns:
         Rows written per table, the window and the wall time.
 
     Raises:
         InputError: a size is < 1, ``start`` is not a date, or the policy returns bad parameters.
+        StateError: a rank model a variant deploys cannot be resolved, loaded or served.
 
     Example:
         >>> import os, tempfile
@@ -395,6 +431,9 @@ def simulate(
         with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
             for d in range(days):
                 day = first_day + timedelta(days=d)
+                if on_day is not None:
+                    writer.drain()
+                    on_day(day)
                 _simulate_day(seed, world, cfg, d, day, policy, counters, pool, writer)
                 step(day, counters)
     finally:

@@ -15,6 +15,10 @@ Every array here is ``(requests, candidates)``; there is no loop over requests o
   category of the user's last click" (short-term interest: ranker_v2's extra feature; 0 by
   default, i.e. ranker_v1), a query-match bonus on search, and an estimation error; it keeps
   the best ``2 × slots`` products and ``slots`` of each other type.
+- A request whose rank variant deploys a model is ranked by that model instead: ``scorer`` maps
+  the ``(n, recall_size)`` candidates to the model's P(click) (:mod:`shoplab.simulator.model_rank`:
+  the features serving would have returned at the request's time), with no hand weight, query
+  bonus or simulated estimation error: the model is the estimate. The rest is the same.
 - Mix fills the final list with content-type quotas (``mix_video_share``, ``mix_live_share`` of the
   slots, remainder products), backfilling from the best remaining candidates when a type runs
   short, then interleaves: ranker order, but at least one product between two video/live cards
@@ -23,6 +27,7 @@ Every array here is ``(requests, candidates)``; there is no loop over requests o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -155,12 +160,37 @@ def serve(
     params: dict[str, np.ndarray],
     recall_size: int,
     rank_noise: float,
+    scorer: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Served:
-    """Serve a chunk of requests that share ``recall_size``; ``params`` are per request."""
-    n = len(user)
+    """Serve a chunk of requests that share ``recall_size``; ``params`` are per request.
+
+    ``scorer``: the rank model of every request of the chunk (candidates -> scores, same
+    shape), or ``None`` for the hand weights of ``params``.
+    """
     cand, noise = _recall(
         rng, world, index, user, search, query_cat, params["recall_personal_share"], recall_size
     )
+    if scorer is not None:
+        del noise  # drawn all the same: the chunk's generator stays where the hand ranker leaves it
+        score = np.asarray(scorer(cand), dtype=np.float64).reshape(cand.shape)
+    else:
+        score = _hand_score(world, user, search, query_cat, params, cand, noise, rank_noise)
+        del noise
+    return _select(rng, world, cand, score, slots, params, recall_size)
+
+
+def _hand_score(
+    world: World,
+    user: np.ndarray,
+    search: np.ndarray,
+    query_cat: np.ndarray,
+    params: dict[str, np.ndarray],
+    cand: np.ndarray,
+    noise: np.ndarray,
+    rank_noise: float,
+) -> np.ndarray:
+    """The hand-weight ranker's score of every candidate ``(n, recall_size)``."""
+    n = len(user)
     # Category part of the score as a per-request table (n, 24): one gather per candidate
     # instead of three comparisons (affinity) and one more (query match).
     rows = np.arange(n)
@@ -174,15 +204,27 @@ def serve(
     st = (last >= 0) & (w_st != 0)  # all False at the baseline: scores stay bit-identical
     cat_score[rows[st], last[st]] += w_st[st]
     flat = (rows * N_CATEGORIES).astype(np.int32)[:, None] + world.item_cat[cand]
-    score = cat_score.reshape(-1)[flat]
+    score: np.ndarray = cat_score.reshape(-1)[flat]
     del flat
     score += params["rank_w_quality"].astype(np.float32)[:, None] * world.item_quality_est[cand]
     score += params["rank_w_price"].astype(np.float32)[:, None] * price_fit(
         world, user[:, None], cand
     )
     score += noise * np.float32(rank_noise)
-    del noise
+    return score
 
+
+def _select(
+    rng: np.random.Generator,
+    world: World,
+    cand: np.ndarray,
+    score: np.ndarray,
+    slots: np.ndarray,
+    params: dict[str, np.ndarray],
+    recall_size: int,
+) -> Served:
+    """Rank (the best few per type queue by ``score``) and mix: the chunk's impressions."""
+    n = len(cand)
     # Rank: the best few per type queue (argpartition within each queue: O(candidates)).
     n_slots = int(slots.max(initial=1))
     picks, lo = [], 0

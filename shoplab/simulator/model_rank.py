@@ -1,0 +1,353 @@
+"""The rank stage with a deployed model: the features serving would have returned, in batch.
+
+When a rank variant deploys a model (``params: {model: ctr_ranker@challenger}``), the simulator
+scores that variant's candidates (after prerank) with the model instead of the hand weights. The
+model must see what ``shoplab.rank`` would have given it at the request's time, and nothing later:
+
+- **Daily feature refresh.** Before day ``d`` is simulated, the feature pipelines
+  (``shoplab.feature_repo.pipelines``: the same SQL ``shoplab features build`` writes to disk)
+  compute the partitions of the days before ``d`` from the event log on disk (the simulator
+  drains its writer first), in memory. Per view, the table served on day ``d`` is the newest row
+  per key stamped in ``[d 00:00 - ttl, d 00:00]``: what ``shoplab features materialize`` up to
+  ``d 00:00`` loads into the online store. Every row reads only events strictly before its stamp,
+  so no request sees its own day: the world feeds back one day later (tomorrow's features depend
+  on today's rankings).
+- **ttl judged at the request's time.** A request at ``t`` gets a view's values null when the
+  row is older than ``t - ttl``, as the online store does: the hourly ``user_short_term`` view
+  (2 h ttl), refreshed at 00:00, is null for every request after 02:00; the daily views (2 days)
+  stay valid all day.
+- **One batch per chunk, no loop over requests.** Candidates are joined to the per-key tables
+  with Polars (item first: its shop and category are the keys of ``shop_stats`` and
+  ``user_category``); the on-demand views run the feature repo's own UDFs once per distinct
+  input (24 categories x ~100 query terms, not 10⁶ rows of strings); the model scores the frame
+  through :meth:`shoplab.models.loaded.LoadedModel.score` (the encoder it was trained with,
+  position fixed at :data:`~shoplab.models.ranker.SERVING_POSITION`).
+
+``tests/simulator/test_model_rank.py`` checks that the batch frame equals
+``shoplab.features.ranking_features`` on sampled requests (online store materialized up to
+``d 00:00``, ``as_of`` the request's time), and that the shown order is the model's.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import polars as pl
+
+from shoplab.core.errors import ShoplabError, StateError
+from shoplab.simulator.traffic import QUERY_TERMS
+from shoplab.simulator.writer import codes_to_strings
+
+if TYPE_CHECKING:  # pragma: no cover
+    from shoplab.features.services import ServicePlan, ViewPlan
+    from shoplab.models.loaded import LoadedModel
+
+__all__ = ["DailyFeatures", "DayModel", "ModelStage", "query_strings"]
+
+_ITEM_VIEW = "item_stats"
+# join key of another view -> the item_stats column holding it (as shoplab.features.online reads)
+_ITEM_KEYS = {"shop_id": "item_shop_id", "category": "item_category"}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CREATED = datetime(2000, 1, 1, tzinfo=UTC)  # created_timestamp: only breaks ties, never read
+
+
+def _us(ts: datetime) -> int:
+    return (ts - _EPOCH) // timedelta(microseconds=1)
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=UTC)
+
+
+def query_strings(query_term: np.ndarray) -> pl.Series:
+    """The logged ``query`` of requests (null on the feed), from their query term codes."""
+    return pl.Series("query", pl.from_arrow(codes_to_strings(QUERY_TERMS, query_term)),
+                     dtype=pl.String)
+
+
+class DailyFeatures:
+    """Per feature view, the rows the online store would hold at a day's 00:00 (see module).
+
+    Partitions are computed once per (view, day) and kept while a later day can still serve
+    them (``ttl`` days back); safe to read from several threads once :meth:`prepare` returned.
+
+    Args:
+        first_day: the event log's first day: no partition exists before it (as in a build).
+    """
+
+    def __init__(self, first_day: date) -> None:
+        """Start with no partition computed."""
+        self.first_day = first_day
+        self._partitions: dict[tuple[str, date], pl.DataFrame] = {}
+        self._tables: dict[tuple[str, date], pl.DataFrame] = {}
+        self._lock = threading.Lock()
+
+    def _partition(self, view: str, day: date) -> pl.DataFrame:
+        got = self._partitions.get((view, day))
+        if got is None:
+            from shoplab.core.duck import connect
+            from shoplab.feature_repo.pipelines import VIEWS
+
+            con = connect()
+            try:
+                arrow = con.sql(VIEWS[view](day, _CREATED)).to_arrow_table()
+                got = pl.DataFrame(pl.from_arrow(arrow))
+            finally:
+                con.close()
+            got = got.with_columns(
+                __ts=pl.col("event_timestamp").dt.convert_time_zone("UTC").dt.epoch("us")
+            ).drop("event_timestamp", "created_timestamp")
+            self._partitions[(view, day)] = got
+        return got
+
+    def table(self, view: ViewPlan, day: date) -> pl.DataFrame:
+        """Newest row per key of ``view`` stamped in ``[day 00:00 - ttl, day 00:00]``."""
+        key = (view.name, day)
+        got = self._tables.get(key)
+        if got is not None:
+            return got
+        with self._lock:
+            got = self._tables.get(key)
+            if got is not None:
+                return got
+            end = _midnight(day)
+            ttl = view.ttl if view.ttl is not None else timedelta(days=3650)
+            lo = max(_midnight(self.first_day), end - ttl)
+            # partition p holds the stamps (p 00:00, p+1 00:00]: those that reach [lo, end]
+            days = [
+                lo.date() - timedelta(days=1) + timedelta(days=i)
+                for i in range((end.date() - lo.date()).days + 1)
+            ]
+            parts = [self._partition(view.name, p) for p in days if self.first_day <= p < day]
+            keys = list(view.join_keys)
+            if parts:
+                rows = (
+                    pl.concat(parts, how="vertical_relaxed")
+                    .filter(pl.col("__ts").is_between(_us(end - ttl), _us(end)))
+                    .sort("__ts")
+                    .unique(subset=keys, keep="last", maintain_order=True)
+                )
+            else:
+                rows = self._partition(view.name, day).clear()
+            self._tables[key] = rows
+            self._evict(day)
+            return rows
+
+    def _evict(self, day: date) -> None:
+        """Forget tables of earlier days and partitions no later day reads (> 3 days back)."""
+        for k in [k for k in self._tables if k[1] < day]:
+            del self._tables[k]
+        for k in [k for k in self._partitions if k[1] < day - timedelta(days=3)]:
+            del self._partitions[k]
+
+    def frame(
+        self,
+        plan: ServicePlan,
+        day: date,
+        user_id: np.ndarray,
+        item_id: np.ndarray,
+        ts_us: np.ndarray,
+        query: pl.Series,
+    ) -> pl.DataFrame:
+        """The service's feature columns for candidate rows served on ``day`` (see module).
+
+        Args:
+            plan: the feature service (``shoplab.features.services.plan_service``).
+            day: the serving day (every ``ts_us`` falls in it).
+            user_id: each row's user id, as in the event log (1-based).
+            item_id: each row's candidate item id (1-based).
+            ts_us: each row's request time, epoch microseconds (UTC).
+            query: each row's request query (null on the feed).
+
+        Returns:
+            One row per input row, in order: every ``view__feature`` column of the service's
+            batch views, then its on-demand views' columns, dtypes as ``ranking_features``.
+        """
+        frame = pl.DataFrame(
+            {
+                "user_id": np.asarray(user_id, dtype=np.int64),
+                "item_id": np.asarray(item_id, dtype=np.int64),
+                "__t": np.asarray(ts_us, dtype=np.int64),
+            }
+        )
+        views = sorted(plan.views, key=lambda v: v.name != _ITEM_VIEW)
+        needs_item = any(k in _ITEM_KEYS for v in plan.views for k in v.join_keys)
+        if needs_item and views[0].name != _ITEM_VIEW:
+            item = self.table(_item_plan(), day).select(
+                "item_id", *(pl.col(c).alias(k) for k, c in _ITEM_KEYS.items())
+            )
+            frame = frame.join(item, on="item_id", how="left", maintain_order="left")
+        columns: list[str] = []
+        for view in views:
+            table = self.table(view, day)
+            keys = list(view.join_keys)
+            picked = [
+                *keys,
+                *(pl.col(f).alias(c) for f, c in zip(view.features, view.columns, strict=True)),
+                pl.col("__ts").alias("__ts_view"),
+            ]
+            if view.name == _ITEM_VIEW:  # the keys of the other views, whatever the row's age
+                picked += [
+                    pl.col(c).alias(k) for k, c in _ITEM_KEYS.items() if k not in frame.columns
+                ]
+            frame = frame.join(
+                table.select(picked), on=keys, how="left", maintain_order="left"
+            )
+            cutoff = (
+                pl.col("__t") - view.ttl // timedelta(microseconds=1)
+                if view.ttl is not None
+                else pl.lit(None, dtype=pl.Int64)
+            )
+            stale = (pl.col("__ts_view") < cutoff).fill_null(False)
+            frame = frame.with_columns(
+                pl.when(stale).then(None).otherwise(pl.col(c)).cast(d).alias(c)
+                for c, d in zip(view.columns, view.dtypes, strict=True)
+            ).drop("__ts_view")
+            columns += view.columns
+        out = frame.select(columns)
+        return out.hstack(_on_demand(out, plan, query.alias("query")))
+
+
+def _item_plan() -> ViewPlan:
+    from shoplab.features.services import ViewPlan
+
+    return ViewPlan(_ITEM_VIEW, ("item_id",), timedelta(days=2), (), ())
+
+
+def _on_demand(frame: pl.DataFrame, plan: ServicePlan, query: pl.Series) -> list[pl.Series]:
+    """The service's on-demand views, each UDF run once per distinct input (see module)."""
+    from shoplab.features.services import view_name
+
+    out: list[pl.Series] = []
+    for odfv, feats in zip(plan.odfvs, plan.odfv_features, strict=True):
+        inputs = [
+            frame[f"{view_name(p)}__{f.name}"].alias(f.name)
+            for p in odfv.source_feature_view_projections.values()
+            for f in p.features
+        ]
+        for r in odfv.source_request_sources.values():
+            for f in r.schema:
+                if f.name != "query":
+                    raise StateError(
+                        f"on-demand view {odfv.name!r} reads request field {f.name!r}, must "
+                        "read only 'query' (the one request field the simulator has)."
+                    )
+                inputs.append(query.alias(f.name))
+        names = [s.name for s in inputs]
+        rows = pl.DataFrame(inputs)
+        distinct = rows.unique(maintain_order=True)
+        # the UDF on a pandas frame built straight from NumPy, as ranking_features runs it
+        pdf = pd.DataFrame({s.name: s.to_numpy() for s in distinct.get_columns()}, copy=False)
+        transformation = odfv.feature_transformation
+        if odfv.mode == "pandas" and transformation is not None:
+            result = transformation.udf(pdf)
+            cols = [pl.Series(f"{odfv.name}__{f}", result[f].to_numpy()) for f in feats]
+        else:
+            table = odfv.transform_arrow(distinct.to_arrow(), False)
+            cols = [pl.Series(f"{odfv.name}__{f}", table[f]) for f in feats]
+        cols = [c.fill_nan(None) if c.dtype.is_float() else c for c in cols]
+        values = distinct.with_columns(cols)
+        joined = rows.join(values, on=names, how="left", maintain_order="left", nulls_equal=True)
+        out += [joined[c.name] for c in cols]
+    return out
+
+
+@dataclass(frozen=True)
+class DayModel:
+    """One rank model on one day: scores candidates on the features served that day."""
+
+    ref: str
+    model: LoadedModel
+    plan: ServicePlan
+    features: DailyFeatures
+    day: date
+
+    def frame(
+        self, user: np.ndarray, item: np.ndarray, ts_us: np.ndarray, query: pl.Series
+    ) -> pl.DataFrame:
+        """Feature rows (user/item 0-based world indices, as the simulator holds them)."""
+        return self.features.frame(self.plan, self.day, user + 1, item + 1, ts_us, query)
+
+    def scorer(
+        self, user: np.ndarray, ts_us: np.ndarray, query_term: np.ndarray
+    ) -> Callable[[np.ndarray], np.ndarray]:
+        """The ``serve`` scorer of a chunk of requests: candidates ``(n, k)`` -> P(click)."""
+
+        def score(cand: np.ndarray) -> np.ndarray:
+            n, k = cand.shape
+            rows = np.repeat(np.arange(n), k)
+            query = query_strings(query_term)
+            frame = self.frame(user[rows], cand.reshape(-1), ts_us[rows], query.gather(rows))
+            return self.model.score(frame).reshape(n, k)
+
+        return score
+
+
+class ModelStage:
+    """The rank models a simulation serves: resolved per day, features refreshed per day."""
+
+    def __init__(self, first_day: date) -> None:
+        """No model loaded yet; ``first_day`` is the event log's first day."""
+        self.features = DailyFeatures(first_day)
+        self._plans: dict[str, ServicePlan] = {}
+
+    def prepare(self, day: date, refs: Sequence[str]) -> list[DayModel]:
+        """Resolve and load ``refs`` for ``day`` and compute the tables their services read.
+
+        Call it after the days before ``day`` are on disk.
+
+        Raises:
+            StateError: a reference that does not resolve or load, or a service the Feast
+                registry does not have: the experiment's models must exist before its days.
+        """
+        out = []
+        for ref in refs:
+            try:
+                model = _load(ref)
+                plan = self._plan(model.spec.service)
+            except ShoplabError as exc:
+                raise StateError(
+                    f"simulate {day}: rank model == {ref!r} cannot rank: {exc} It must be "
+                    "registered (and its feature service applied) before the day its variant "
+                    "serves: train it on the pre-period, e.g. in simulate(on_day=...)."
+                ) from exc
+            missing = [
+                f for f in model.spec.features if f != "position" and f not in _columns(plan)
+            ]
+            if missing:
+                raise StateError(
+                    f"simulate {day}: rank model == {ref!r} reads {missing}, must read only "
+                    f"features of service {plan.name!r} (training/serving skew)."
+                )
+            for view in plan.views:
+                self.features.table(view, day)
+            out.append(DayModel(ref, model, plan, self.features, day))
+        return out
+
+    def _plan(self, service: str) -> ServicePlan:
+        got = self._plans.get(service)
+        if got is None:
+            from shoplab.features.repo import feature_store
+            from shoplab.features.services import plan_service
+
+            got = plan_service(feature_store(), service)
+            self._plans[service] = got
+        return got
+
+
+def _columns(plan: ServicePlan) -> set[str]:
+    cols = {c for v in plan.views for c in v.columns}
+    return cols | {f"{o.name}__{f}" for o, fs in zip(plan.odfvs, plan.odfv_features, strict=True)
+                   for f in fs}
+
+
+def _load(ref: str) -> LoadedModel:
+    from shoplab.models.loaded import load, resolve_cached
+
+    return load(resolve_cached(ref))

@@ -1,0 +1,260 @@
+"""The rank stage with deployed models: batch features equal ``ranking_features``, order is the
+model's, and models trained in ``simulate(on_day=...)`` on the pre-period keep the seed guarantee.
+
+One world per module (~30 s on 2 cores): 3,000 users x 600 items x 6 days from 2026-01-01; a
+rank experiment from day 4 (2026-01-04) whose variants deploy ``sim_ctr@champion`` (logistic
+regression on ranker_v1) and ``sim_ctr@challenger`` (LightGBM on ranker_v2), both trained by the
+``on_day`` hook on days 1-3 before day 4 is simulated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+import yaml
+from polars.testing import assert_frame_equal
+
+from shoplab.core.paths import using_data_root
+from shoplab.experiments.loader import clear_cache as clear_configs
+from shoplab.experiments.loader import load_layout
+from shoplab.models.loaded import clear_cache as clear_models
+
+START = date(2026, 1, 1)
+EXPERIMENT_DAY = date(2026, 1, 4)
+DAY = date(2026, 1, 5)  # the day the checks serve (features materialized up to its 00:00)
+WORLD: dict[str, Any] = {"users": 3_000, "items": 600, "days": 6, "seed": 5, "start": START}
+MODELS = {"control": "sim_ctr@champion", "challenger": "sim_ctr@challenger"}
+
+
+@dataclass(frozen=True)
+class ModelWorld:
+    root: Path
+    configs: Path
+    trained_on: list[date]
+
+
+def _configs(root: Path) -> Path:
+    layers = {
+        "holdout": {"key": "global_holdout", "share": 0.05, "salt": "ho"},
+        "layers": [{"name": n, "salt": f"layer_{n}"} for n in ("recall", "prerank", "rank", "mix")],
+    }
+    doc = {
+        "key": "rank_models",
+        "layer": "rank",
+        "buckets": [0, 8000],
+        "variants": [
+            {"key": k, "weight": 0.5, "params": {"model": ref}} for k, ref in MODELS.items()
+        ],
+        "status": "running",
+        "start": f"{EXPERIMENT_DAY.isoformat()}T00:00:00Z",
+        "end": "2026-01-07T00:00:00Z",
+        "metrics": {"primary": "ctr", "secondary": ["cvr"], "guardrails": ["refund_rate"]},
+        "owner": "tests",
+    }
+    root.mkdir()
+    (root / "layers.yaml").write_text(yaml.safe_dump(layers, sort_keys=False))
+    (root / "rank_models.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    clear_configs()
+    return root
+
+
+def _train(day: date, trained_on: list[date]) -> None:
+    """The ``on_day`` hook: on the experiment's first day, train both arms on days 1-3."""
+    if day != EXPERIMENT_DAY:
+        return
+    import shoplab.features as sf
+    from shoplab.models.registry import set_alias
+    from shoplab.models.train import train_model
+
+    sf.build_features()
+    sf.apply_repo()
+    train, valid = ("2026-01-01", "2026-01-03"), ("2026-01-03", "2026-01-04")
+    champion = train_model("sim_ctr", "ranker_v1", "logreg", train, valid)
+    challenger = train_model("sim_ctr", "ranker_v2", "lightgbm", train, valid)
+    set_alias("sim_ctr", champion.version.version, "champion")
+    set_alias("sim_ctr", challenger.version.version, "challenger")
+    trained_on.append(day)
+
+
+def _simulate(configs: Path, on_day: Any = None) -> None:
+    from shoplab.simulator import ExperimentPolicy, simulate
+
+    simulate(**WORLD, policy=ExperimentPolicy(load_layout(configs)), on_day=on_day)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelWorld]:
+    base = tmp_path_factory.mktemp("model_rank")
+    root = base / "data"
+    root.mkdir()
+    configs = _configs(base / "configs")
+    trained_on: list[date] = []
+    with using_data_root(root):
+        clear_models()
+        _simulate(configs, lambda day: _train(day, trained_on))
+        import shoplab.features as sf
+
+        sf.build_features()  # the whole log, as `shoplab features build` after the simulation
+        sf.materialize(datetime.combine(DAY, datetime.min.time(), tzinfo=UTC))
+        yield ModelWorld(root, configs, trained_on)
+    clear_models()
+
+
+def _day_frame(table: str) -> pl.DataFrame:
+    from shoplab.core.paths import events_dir
+
+    return pl.read_parquet(events_dir(table) / f"{DAY.isoformat()}.parquet")
+
+
+def _sample_requests(n_early: int, n_late: int) -> pl.DataFrame:
+    """Requests of DAY with their shown items: before 02:00 (short-term rows live) and after."""
+    requests = _day_frame("requests")
+    shown = _day_frame("impressions").group_by("request_id").agg(pl.col("item_id"))
+    requests = requests.join(shown, on="request_id")
+    two = datetime.combine(DAY, datetime.min.time(), tzinfo=UTC).replace(hour=2)
+    early = requests.filter(pl.col("ts") < two).head(n_early)
+    late = requests.filter(pl.col("ts") >= two).sample(n_late, seed=1)
+    return pl.concat([early, late])
+
+
+@pytest.mark.parametrize("service", ["ranker_v1", "ranker_v2"])
+def test_batch_features_equal_ranking_features(world: ModelWorld, service: str) -> None:
+    """Every feature of every view (ttl nulls included) equals the online store's answer."""
+    from shoplab.features import ranking_features
+    from shoplab.features.repo import feature_store
+    from shoplab.features.services import plan_service
+    from shoplab.simulator.model_rank import DailyFeatures
+
+    with using_data_root(world.root):
+        plan = plan_service(feature_store(), service)
+        batch_source = DailyFeatures(START)
+        sample = _sample_requests(12, 18)
+        rng = np.random.default_rng(0)
+        compared = 0
+        short_term_values = 0
+        short_term_expired = 0
+        for req in sample.iter_rows(named=True):
+            # the shown items, plus random ones (some new since 00:00: no stats row at all)
+            items = [*req["item_id"], *rng.integers(1, 700, 5).tolist()]
+            n = len(items)
+            ts_us = int(req["ts"].timestamp() * 1_000_000)
+            online = ranking_features(
+                req["user_id"], items, service, {"query": req["query"]} if service ==
+                "ranker_v2" else None, as_of=req["ts"],
+            )
+            batch = batch_source.frame(
+                plan, DAY, np.full(n, req["user_id"]), np.array(items), np.full(n, ts_us),
+                pl.Series("query", [req["query"]] * n, dtype=pl.String),
+            )
+            assert_frame_equal(batch, online.select(batch.columns))
+            compared += n
+            if "user_short_term__clicks_1d" in batch.columns:
+                short_term_values += batch["user_short_term__clicks_1d"].is_not_null().sum()
+                short_term_expired += online["user_short_term__stale"].sum()
+        assert compared > 300
+        if service == "ranker_v2":
+            # early requests see yesterday's short-term rows, later ones ttl nulls
+            assert short_term_values > 0
+            assert short_term_expired > 0
+            assert set(plan.request_fields) == {"query"}
+
+
+def test_model_variants_show_items_in_the_models_order(world: ModelWorld) -> None:
+    """Shown items of a model-ranked request, per content type, follow the model's scores."""
+    from shoplab.features import ranking_features
+    from shoplab.models.loaded import load, resolve_cached
+
+    assert world.trained_on == [EXPERIMENT_DAY]  # the hook trained once, before the experiment
+    with using_data_root(world.root):
+        exposures = pl.read_parquet(world.root / "events" / "exposures" / "*.parquet").filter(
+            pl.col("experiment") == "rank_models"
+        )
+        arm = dict(exposures.select("unit_id", "variant").unique().iter_rows())
+        items = pl.read_parquet(world.root / "events" / "items" / "items.parquet")
+        impressions = _day_frame("impressions").join(
+            items.select("item_id", "content_type"), on="item_id"
+        )
+        requests = _day_frame("requests").filter(pl.col("user_id").is_in(list(arm)))
+        checked = dict.fromkeys(MODELS, 0)
+        for req in requests.head(60).iter_rows(named=True):
+            variant = arm[req["user_id"]]
+            model = load(resolve_cached(MODELS[variant]))
+            shown = impressions.filter(pl.col("request_id") == req["request_id"]).sort("position")
+            fields = {"query": req["query"]} if model.spec.service == "ranker_v2" else None
+            frame = ranking_features(
+                req["user_id"], shown["item_id"], model.spec.service, fields, as_of=req["ts"]
+            )
+            scored = shown.with_columns(score=pl.Series(model.score(frame)))
+            for _, part in scored.group_by("content_type"):
+                scores = part.sort("position")["score"].to_numpy()
+                assert np.all(np.diff(scores) <= 1e-12), (variant, req["request_id"], scores)
+            checked[variant] += 1
+        assert min(checked.values()) >= 10
+
+
+def _hashes(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted((root / "events").rglob("*.parquet"))
+    }
+
+
+def test_same_models_same_files(world: ModelWorld) -> None:
+    """Re-simulating with the registered models (no training hook) writes the same bytes."""
+    with using_data_root(world.root):
+        before = _hashes(world.root)
+        clear_models()
+        _simulate(world.configs)
+        assert _hashes(world.root) == before
+
+
+def test_demo_configs_deploy_the_two_models(tmp_path: Path) -> None:
+    """The demo's config set validates and puts every rank-experiment user on a model."""
+    from datetime import timedelta
+
+    from shoplab.analysis.metrics import metric_names
+    from shoplab.demo import DEMO_MODELS, demo_configs
+    from shoplab.experiments import validate_all
+    from shoplab.simulator import ExperimentPolicy
+    from shoplab.simulator.params import PARAM_BOUNDS
+
+    root = demo_configs(tmp_path / "experiments")
+    exps = validate_all(root, metrics=metric_names(), param_bounds=PARAM_BOUNDS)
+    rank = exps["rank_ranker_v2"]
+    assert {v.key: v.params["model"] for v in rank.variants} == {
+        k: f"ctr_ranker@{alias}" for k, (alias, _, _) in DEMO_MODELS.items()
+    }
+    day = rank.start.date() + timedelta(days=1)
+    active = pl.DataFrame({"user_id": range(1, 2001)})
+    decision = ExperimentPolicy(root)(day, active)
+    refs = decision.params.filter(pl.col("rank_model").is_not_null())["rank_model"]
+    assert set(refs) == {"ctr_ranker@champion", "ctr_ranker@challenger"}
+    assert 0.45 * 2000 < len(refs) < 0.7 * 2000  # traffic 0.6 of the non-holdout users
+
+
+def test_a_rank_model_must_be_a_string() -> None:
+    from shoplab.core.errors import InputError
+    from shoplab.simulator.policy import PolicyDecision
+
+    def policy(day: date, active: pl.DataFrame) -> PolicyDecision:
+        params = active.select("user_id", rank_model=pl.lit(3.0))
+        return PolicyDecision(params, pl.DataFrame(schema=_EXPOSURES))
+
+    from shoplab.simulator.params import day_params
+    from shoplab.simulator.run import world_of
+
+    w = world_of(100, 50, 1)
+    with pytest.raises(InputError, match="rank_model has dtype Float64, must be String"):
+        day_params(policy, w, START, 0, np.arange(3), np.zeros(3, np.int64), 7)
+
+
+_EXPOSURES = {"experiment": pl.String, "variant": pl.String, "unit_id": pl.Int64,
+              "ts": pl.Datetime("us", "UTC")}
