@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shoplab.core.errors import StateError
+from shoplab.core.lock import writes_data_root
 from shoplab.core.paths import under_data_root, using_data_root
 from shoplab.core.timeparse import parse_instant
 from shoplab.features.quiet import feast_quiet
@@ -100,6 +101,7 @@ def feature_store() -> FeatureStore:
         return store
 
 
+@writes_data_root("features build")
 def build_features(
     start: date | None = None,
     end: date | None = None,
@@ -123,6 +125,7 @@ def _purge_repo_modules(repo: Path) -> None:
             del sys.modules[name]
 
 
+@writes_data_root("features apply")
 def apply_repo() -> None:
     """Register the repo's definitions in the data root's registry (``feast apply``).
 
@@ -184,6 +187,7 @@ def _has_rows(store: FeatureStore, fv: object) -> bool:
             return False
 
 
+@writes_data_root("features materialize")
 def materialize(
     end: datetime | None = None, views: list[str] | None = None
 ) -> dict[str, tuple[datetime, datetime]]:

@@ -34,6 +34,7 @@ import numpy as np
 
 from shoplab.core.contract import CATEGORIES, CONTENT_TYPES, COUNTRIES, PLATFORMS, SURFACES, TABLES
 from shoplab.core.errors import InputError
+from shoplab.core.lock import writes_data_root
 from shoplab.core.paths import events_dir, quarantine_dir
 from shoplab.core.timeparse import parse_day, parse_instant
 from shoplab.simulator.config import WorldConfig
@@ -373,6 +374,7 @@ def world_of(
     )
 
 
+@writes_data_root("simulate")
 def simulate(
     users: int,
     items: int,

@@ -233,3 +233,38 @@ def test_a_pydantic_error_at_a_boundary_names_field_and_value() -> None:
     assert message is not None
     assert "users == 'many'" in message
     assert "\n" not in message
+
+
+def test_two_builds_at_once_the_second_names_the_first(world: Path, tmp_path: Path) -> None:
+    """Issue 12: two writers on one data root would mix their partitions; the second refuses."""
+    root, configs = tmp_path / "data", tmp_path / "configs"
+    shutil.copytree(world, root)
+    shutil.copytree(CONFIGS, configs)
+    hold = (
+        "import sys, time\n"
+        "from shoplab.core.lock import writing\n"
+        "with writing('features build'):\n"
+        "    print('held', flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold], env=_env(root, configs), stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held"
+        before = _snapshot(root, configs)
+        end = ("--end", "2026-01-10T00:00:00Z")
+        for args in (("features", "build"), ("events", "validate"),
+                     ("features", "materialize", *end)):
+            proc = _run(root, configs, *args)
+            out = proc.stdout + proc.stderr
+            assert "Traceback" not in out, out[-3000:]
+            assert proc.returncode == 2, out[-3000:]
+            flat = " ".join(out.split())
+            assert "is being written by `features build`" in flat, flat
+            assert f"pid {holder.pid}" in flat
+        assert _snapshot(root, configs) == before
+    finally:
+        holder.kill()
+        holder.wait()
