@@ -15,11 +15,12 @@ from typing import NamedTuple
 
 import duckdb
 
+from shoplab.analysis.concentration import concentration_rows
 from shoplab.analysis.daily import DailyStatistics, daily_points, daily_statistics
 from shoplab.analysis.decision import decide
 from shoplab.analysis.interactions import interaction_rows
 from shoplab.analysis.limits import DAILY_AUTO_MAX_UNITS
-from shoplab.analysis.metrics import Metric
+from shoplab.analysis.metrics import Metric, get_metric
 from shoplab.analysis.reduce import Caps, StatisticsTable, reduce_statistics, winsorize_caps
 from shoplab.analysis.replicate import DEFAULT_PRE_DAYS
 from shoplab.analysis.rows import (
@@ -293,13 +294,21 @@ def analyze(
     log = check_event_log(allow_unvalidated=allow_unvalidated)
     exp = as_spec(resolve_experiment(experiment, experiments))
     metric_defs, tested = scorecard_metrics(exp, metrics)
+    # shop concentration is computed beside the unit table (analysis.concentration), not from it
+    conc_defs = [m for m in metric_defs if m.kind == "concentration"]
+    regular = [m for m in metric_defs if m.kind != "concentration"]
+    # alone, a concentration metric still needs the unit table (units, variants, exposure
+    # times): it is built for orders_per_user, whose rows are then left out
+    hidden = {"orders_per_user"} if conc_defs and not regular else set()
+    if hidden:
+        regular = [get_metric("orders_per_user")]
     # a metric whose event table the log does not have is a row saying so, not a failure. It
     # stays in the scan (an absent fact table reads as no events) unless it needs the items or
     # the impressions' slots, which the scan cannot do without
     unavailable = unavailable_metrics(metric_defs)
     all_defs = metric_defs
     metric_defs = [
-        m for m in all_defs if not {"items", "impressions"} & set(unavailable.get(m.name, ()))
+        m for m in regular if not {"items", "impressions"} & set(unavailable.get(m.name, ()))
     ]
     if not metric_defs:
         raise EventTableMissingError(
@@ -337,7 +346,12 @@ def analyze(
             ),
             tested,
         )
+        rows += concentration_rows(
+            con, q, [m for m in conc_defs if m.name not in unavailable], variant_keys,
+            alpha=alpha, units=scan.table.name,
+        )
         rows = _with_unavailable(rows, all_defs, unavailable, variant_keys, counts)
+        rows = [r for r in rows if r.metric not in hidden]
         seg_rows: list[SegmentRow] = []
         if segment is not None:
             seg_stats = _segment_statistics(con, q, segment, metric_defs, scan.caps)

@@ -9,6 +9,9 @@ a metric only names which of them form its numerator and denominator and how to 
 - ``ratio``: Σ numerator / Σ denominator over units (``ctr`` = clicks / impressions). The user is
   the randomization unit, so impressions of one user are correlated and the variance comes from the
   delta method on per-user sums, never from a per-impression binomial.
+- ``concentration``: the Herfindahl–Hirschman index of ``numerator`` (net GMV) across shops per
+  arm (``seller_hhi``), not a per-unit metric: its interval comes from a Poisson bootstrap over
+  users (``analysis.concentration``). Not in segments, the daily series, power or the audit.
 
 Built-in metrics live in ``analysis/metrics.yaml``; users add their own in YAML files listed in
 ``$SHOPLAB_METRICS`` (``os.pathsep``-separated), same format::
@@ -51,7 +54,7 @@ __all__ = [
     "metric_names",
 ]
 
-MetricKind = Literal["mean", "proportion", "ratio"]
+MetricKind = Literal["mean", "proportion", "ratio", "concentration"]
 MetricRole = Literal["business", "guardrail", "ecosystem"]
 
 UNIT_COLUMNS: Final[tuple[str, ...]] = (

@@ -116,6 +116,11 @@ def power(
     if variants < 2:
         raise InputError(f"variants == {variants}, must be >= 2.")
     m = get_metric(metric)
+    if m.kind == "concentration":
+        raise InputError(
+            f"metric == {metric!r}, must be a per-unit metric: the power of a concentration "
+            "index across shops has no closed form here (its interval is a bootstrap)."
+        )
     first, latest = _log_days()
     check_event_log()  # the variance of what validation accepted, as a scorecard would see it
     folder = paths.events_dir("impressions")

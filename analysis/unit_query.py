@@ -305,6 +305,8 @@ def unavailable_metrics(metrics: Sequence[Metric]) -> dict[str, tuple[str, ...]]
         need = [COLUMN_SQL[c][0] for c in cols]
         need += ["impressions" for c in cols if c in POSITION_COLUMNS]
         need += ["items" for c in cols if c in ITEM_COLUMNS]
+        if m.kind == "concentration":  # shares across shops: the item names the shop
+            need.append("items")
         absent = tuple(t for t in dict.fromkeys(need) if not parquet_files(paths.events_dir(t)))
         if absent:
             out[m.name] = absent
