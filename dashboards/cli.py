@@ -68,6 +68,24 @@ def _is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
+def demo_experiments() -> Path | None:
+    """The demo's config set (``<root>/demo/experiments``) when ``$SHOPLAB_EXPERIMENTS`` is unset.
+
+    ``make demo`` analyzes its rank experiment with variants that deploy the models it trained,
+    from configs it writes under the data root; the dashboard on that root shows those configs
+    (and so which model each arm serves), not the packaged ones the scorecards were not made
+    from. An explicit ``$SHOPLAB_EXPERIMENTS`` always wins.
+    """
+    from shoplab.core.paths import data_root
+    from shoplab.core.settings import settings
+
+    configured = settings().experiments
+    if configured is not None and configured != Path():
+        return None
+    folder = data_root() / "demo" / "experiments"
+    return folder if (folder / "layers.yaml").is_file() else None
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the ``shoplab`` app."""
 
@@ -88,6 +106,12 @@ def register(app: typer.Typer) -> None:
         from shoplab.core.paths import data_root
 
         typer.echo(f"shoplab dashboard on http://{host}:{port} (data root {data_root()})")
+        demo = demo_experiments()
+        if demo is not None:  # inherited by the Streamlit process below
+            os.environ["SHOPLAB_EXPERIMENTS"] = str(demo)
+            typer.echo(
+                f"experiments: the demo's configs, {demo} (set SHOPLAB_EXPERIMENTS to override)"
+            )
         if not _is_loopback(host):
             typer.echo(
                 f"warning: --host == {host!r} is reachable from the network and the dashboard "

@@ -383,8 +383,8 @@ def _run(s: DemoSettings, console: Console | None, configs: Path) -> dict[str, A
     con.print(
         Panel.fit(
             f"Done in {time.perf_counter() - t_start:.0f} s. Open the dashboard: "
-            "[bold]make dashboard[/] (or `shoplab dashboard`); the rank variants' models are "
-            f"deployed by the demo's configs: SHOPLAB_EXPERIMENTS={configs}",
+            "[bold]make dashboard[/] (or `shoplab dashboard`, which reads the demo's configs, "
+            f"{configs}: the rank variants deploy the models it trained)",
             title="shoplab demo",
         )
     )

@@ -162,3 +162,18 @@ def test_dashboard_without_a_terminal_serves_on_loopback_only(data_root: Path) -
         output = proc.communicate(timeout=15)[0]
     assert "Email" not in output  # Streamlit's first-run prompt never showed
     assert "Traceback" not in output
+
+
+def test_the_dashboard_reads_the_demos_configs_unless_told_otherwise(
+    data_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shoplab.dashboards.cli import demo_experiments
+
+    monkeypatch.delenv("SHOPLAB_EXPERIMENTS", raising=False)
+    assert demo_experiments() is None  # no demo run on this root
+    folder = data_root / "demo" / "experiments"
+    folder.mkdir(parents=True)
+    (folder / "layers.yaml").write_text("layers: [recall, prerank, rank, mix]\n")
+    assert demo_experiments() == folder
+    monkeypatch.setenv("SHOPLAB_EXPERIMENTS", str(data_root / "mine"))
+    assert demo_experiments() is None  # an explicit setting wins
