@@ -24,7 +24,15 @@ from shoplab.dashboards.data import (
     fingerprint,
 )
 
-__all__ = ["calibration", "deployments", "fallbacks", "importance", "model_version", "versions"]
+__all__ = [
+    "calibration",
+    "deployments",
+    "fallbacks",
+    "importance",
+    "model_version",
+    "offline_online",
+    "versions",
+]
 
 
 def _version() -> tuple[str, tuple[tuple[str, int, int], ...]]:
@@ -133,3 +141,35 @@ def _fallbacks(root: str, version: tuple[tuple[str, int, int], ...]) -> pd.DataF
 def fallbacks() -> pd.DataFrame:
     """Serving fallbacks counted per experiment, variant, model and reason."""
     return _fallbacks(*_version())
+
+
+@st.cache_data(show_spinner="Comparing offline and online…")
+def _offline_online(root: str, version: tuple[tuple[str, int, int], ...]) -> pd.DataFrame:
+    del root, version
+    import polars as pl
+
+    from shoplab.dashboards.data import scorecard
+    from shoplab.models.report import offline_online as compare
+
+    frames = []
+    for key, exp in sorted(experiments().items()):
+        if exp.layer != "rank" or not any("model" in (v.params or {}) for v in exp.variants):
+            continue
+        own = paths.scorecards_dir() / f"{key}.json"
+        if not own.is_file():  # analyzed scorecards only: the page does not run an analysis
+            continue
+        table = compare(exp, scorecard(key))
+        if table.height:
+            frames.append(table.with_columns(experiment=pl.lit(key)))
+    if not frames:
+        return pd.DataFrame()
+    out = pl.concat(frames, how="diagonal_relaxed")
+    return out.select(["experiment", *[c for c in out.columns if c != "experiment"]]).to_pandas()
+
+
+def offline_online() -> pd.DataFrame:
+    """Each model-served rank arm: offline gain vs its control's model, online lift, agreement."""
+    folder = paths.scorecards_dir()
+    scorecards = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    root, version = _version()
+    return _offline_online(root, (*version, *fingerprint(scorecards)))

@@ -98,12 +98,16 @@ def verdict(card: Any) -> str:
 
 
 def verdict_table(cards: dict[str, Any]) -> Any:
-    """Every experiment on one line: units, SRM, primary metric's relative effect, verdict."""
+    """Every experiment on one line: units, SRM, primary metric's effect, verdict, decision.
+
+    ``verdict`` is the primary metric's own reading; ``decision`` the scorecard's
+    (``analysis.decision``: guardrails, trust and the horizon included).
+    """
     from rich.table import Table
 
     t = Table(title="Scorecard summary (primary metric; p adjusted by Holm)")
     for col in ("experiment", "layer", "units", "SRM p", "primary", "rel effect [95% CI]",
-                "p adj", "interactions", "verdict"):
+                "p adj", "interactions", "verdict", "decision"):
         t.add_column(col)
     for key, card in cards.items():
         row = next((r for r in card.rows if r.metric == card.primary_metric), None)
@@ -120,6 +124,7 @@ def verdict_table(cards: dict[str, Any]) -> Any:
         t.add_row(
             key, card.layer, f"{sum(v.units for v in card.variants):,}", f"{card.srm.pvalue:.3g}",
             card.primary_metric, rel, p_adj, ", ".join(flagged) or "none flagged", verdict(card),
+            card.decision.decision if card.decision is not None else "—",
         )
     return t
 

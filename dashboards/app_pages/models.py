@@ -35,6 +35,25 @@ else:
         )
     st.dataframe(deployed, hide_index=True, width="stretch")
 
+st.subheader("Offline vs online")
+st.caption(
+    "Per model-served arm of a rank experiment: the offline GAUC / NDCG@10 gain of its model over "
+    "the control arm's model (each on its own valid window), beside the online CTR and GMV lift "
+    "the saved scorecard measured, and whether the GAUC gain and the CTR lift agree in sign."
+)
+compared = models_registry.offline_online()
+if compared.empty:
+    st.info("No analyzed rank experiment serves models yet (`make demo` runs one).")
+else:
+    disagree = compared[compared["agree"] == False]  # noqa: E712 - pandas element-wise
+    if not disagree.empty:
+        st.warning(
+            "Offline and online disagree in sign for "
+            + ", ".join(f"{r.experiment}/{r.variant}" for r in disagree.itertuples())
+            + ": the offline metric did not predict the product's."
+        )
+    st.dataframe(compared, hide_index=True, width="stretch")
+
 st.subheader("Serving fallbacks")
 fallbacks = models_registry.fallbacks()
 if fallbacks.empty:

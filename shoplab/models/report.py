@@ -22,7 +22,14 @@ import polars as pl
 from shoplab.models.errors import ModelLoadError, UnknownModelError
 from shoplab.models.registry import ModelVersionInfo, mlflow_client, resolve
 
-__all__ = ["Deployment", "calibration", "deployments", "feature_importance", "metrics_table"]
+__all__ = [
+    "Deployment",
+    "calibration",
+    "deployments",
+    "feature_importance",
+    "metrics_table",
+    "offline_online",
+]
 
 
 def calibration(info: ModelVersionInfo) -> pl.DataFrame:
@@ -133,3 +140,62 @@ def metrics_table(versions: Iterable[ModelVersionInfo]) -> pl.DataFrame:
             "created": v.created,
         })
     return pl.DataFrame(rows) if rows else pl.DataFrame(schema={"model": pl.String})
+
+
+def offline_online(experiment: Any, card: Any) -> pl.DataFrame:
+    """Per model-served treatment arm: offline gain over control's model, online lift, agreement.
+
+    Offline gains are on each version's own valid window (GAUC, NDCG@10 differences of the
+    treatment's model minus the control's); online lifts are the scorecard's relative effects on
+    CTR and GMV per user with their intervals. ``agree`` compares the sign of the GAUC gain with
+    the sign of the CTR lift (None when either is missing); a mismatch is the classic warning
+    that an offline metric does not predict the product's.
+
+    Args:
+        experiment: the experiment config (its variants' ``model`` params).
+        card: its Scorecard (``analysis.Scorecard``).
+    """
+    models = {d.variant: d for d in deployments({experiment.key: experiment}, experiment.layer)}
+    control = experiment.variants[0].key
+    base = models.get(control)
+    base_metrics = _metrics_of(base)
+    rows = []
+    by = {(r.metric, r.variant): r for r in card.rows}
+    for v in experiment.variants[1:]:
+        d = models.get(v.key)
+        if d is None:
+            continue
+        m = _metrics_of(d)
+        gauc = _gain(m, base_metrics, "gauc")
+        ndcg = _gain(m, base_metrics, "ndcg_at_10")
+        ctr, gmv = by.get(("ctr", v.key)), by.get(("gmv_per_user", v.key))
+        lift = ctr.rel_effect if ctr is not None else None
+        rows.append({
+            "variant": v.key,
+            "model": d.version or f"unresolved: {d.reference}",
+            "control_model": base.version if base is not None else None,
+            "gauc_gain": gauc,
+            "ndcg_at_10_gain": ndcg,
+            "ctr_lift": lift,
+            "ctr_ci_lower": ctr.rel_ci_lower if ctr is not None else None,
+            "ctr_ci_upper": ctr.rel_ci_upper if ctr is not None else None,
+            "gmv_lift": gmv.rel_effect if gmv is not None else None,
+            "gmv_ci_lower": gmv.rel_ci_lower if gmv is not None else None,
+            "gmv_ci_upper": gmv.rel_ci_upper if gmv is not None else None,
+            "agree": None if gauc is None or lift is None or gauc == 0 or lift == 0
+            else (gauc > 0) == (lift > 0),
+        })
+    return pl.DataFrame(rows) if rows else pl.DataFrame(schema={"variant": pl.String})
+
+
+def _metrics_of(d: Deployment | None) -> dict[str, Any]:
+    if d is None or d.version is None:
+        return {}
+    from shoplab.models.registry import get_version
+
+    return get_version(d.version).metrics
+
+
+def _gain(m: Mapping[str, Any], base: Mapping[str, Any], key: str) -> float | None:
+    a, b = m.get(key), base.get(key)
+    return None if a is None or b is None else float(a) - float(b)

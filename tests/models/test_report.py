@@ -124,3 +124,36 @@ def test_a_page_without_a_registry_says_so(data_root: Path) -> None:
     at = at.switch_page("app_pages/models.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("No model registered yet" in i.value for i in at.info)
+
+
+def test_offline_online_joins_the_registry_and_the_scorecard(
+    use_world: World, write_configs: WriteConfigs
+) -> None:
+    """The offline gains are the registered metrics' differences; the online lifts the rows'."""
+    from shoplab.analysis.scorecard import MetricRow
+    from shoplab.models.report import offline_online
+
+    configs = write_configs(experiment_doc("rank_models", buckets=[0, 10_000], variants=[
+        {"key": "control", "weight": 0.5, "params": {"model": use_world.logreg.version.ref}},
+        {"key": "challenger", "weight": 0.5, "params": {"model": use_world.lightgbm.version.ref}},
+    ]))
+    exp = load_experiments(configs)["rank_models"]
+
+    def row(metric: str, rel: float) -> MetricRow:
+        return MetricRow(metric=metric, role="business", kind="ratio", variant="challenger",
+                         status="ok", n_control=100, n_treatment=100, rel_effect=rel,
+                         rel_ci_lower=rel - 0.01, rel_ci_upper=rel + 0.01)
+
+    class Card:  # the two rows the comparison reads (a Scorecard has them among others)
+        rows = [row("ctr", -0.02), row("gmv_per_user", 0.03)]
+
+    got = offline_online(exp, Card()).to_dicts()
+    assert len(got) == 1
+    (r,) = got
+    lg, lr = use_world.lightgbm.metrics, use_world.logreg.metrics
+    assert r["model"] == use_world.lightgbm.version.ref
+    assert r["control_model"] == use_world.logreg.version.ref
+    assert r["gauc_gain"] == pytest.approx(lg.gauc - lr.gauc)
+    assert r["ndcg_at_10_gain"] == pytest.approx(lg.ndcg_at_10 - lr.ndcg_at_10)
+    assert (r["ctr_lift"], r["gmv_lift"]) == (-0.02, 0.03)
+    assert r["agree"] == ((lg.gauc - lr.gauc) < 0)  # the CTR lift is negative here
