@@ -49,8 +49,8 @@ def hhi(shop_gmv: np.ndarray) -> np.ndarray:
     """HHI of shop totals along the last axis (NaN where the total is 0).
 
     Example:
-        >>> float(hhi(np.array([50.0, 50.0]))), float(hhi(np.array([90.0, 10.0])))
-        (0.5, 0.82)
+        >>> [round(float(hhi(np.array(x))), 12) for x in ([50.0, 50.0], [90.0, 10.0])]
+        [0.5, 0.82]
     """
     total = shop_gmv.sum(axis=-1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
