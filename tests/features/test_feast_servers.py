@@ -30,6 +30,7 @@ import shoplab.features as sf
 from shoplab.core.paths import using_data_root
 from shoplab.features.repo import repo_path
 from tests.eventlog import write_events
+from tests.features.pushes import push_short_term, served_clicks_1h, short_term_row
 from tests.servers import free_port, wait_for_http
 
 pytestmark = pytest.mark.e2e
@@ -174,46 +175,19 @@ def test_feast_serve_returns_an_expired_row_as_null(
     serve: Server, fresh_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """feast #6821: Feast itself applies no ttl online; the online store class does."""
-    from feast.data_source import PushMode
-
     monkeypatch.setenv("SHOPLAB_DATA", str(fresh_root))
     entities = {"user_id": [7]}
     old = datetime.now(UTC) - timedelta(hours=3)  # user_short_term's ttl is 2 h
-    row = pl.DataFrame(
-        {
-            "user_id": [7],
-            "event_timestamp": [old],
-            "created_timestamp": [old],
-            "clicks_1h": [41],
-            "clicks_1d": [42],
-            "impressions_1d": [43],
-            "last_clicked_category": ["toys"],
-        },
-        schema_overrides={
-            "event_timestamp": pl.Datetime("us", "UTC"),
-            "created_timestamp": pl.Datetime("us", "UTC"),
-        },
-    )
-    sf.feature_store().push("user_short_term_push", row.to_pandas(), to=PushMode.ONLINE)
-    after = _served_features(serve, entities)
+    push_short_term(short_term_row(7, old))
+    after = served_clicks_1h(serve, entities)
     assert after["values"] == [None]
     assert after["statuses"] != ["PRESENT"]
     # a fresh push is served at once
-    row = row.with_columns(event_timestamp=pl.lit(datetime.now(UTC), pl.Datetime("us", "UTC")))
-    sf.feature_store().push("user_short_term_push", row.to_pandas(), to=PushMode.ONLINE)
-    fresh = _served_features(serve, entities)
+    push_short_term(short_term_row(7, datetime.now(UTC)).with_columns(
+        created_timestamp=pl.lit(old, pl.Datetime("us", "UTC"))
+    ))
+    fresh = served_clicks_1h(serve, entities)
     assert (fresh["values"], fresh["statuses"]) == ([41], ["PRESENT"])
-
-
-def _served_features(server: Server, entities: dict[str, list[Any]]) -> dict[str, Any]:
-    status, body = server.post(
-        "/get-online-features",
-        {"features": ["user_short_term:clicks_1h"], "entities": entities},
-    )
-    assert status == 200, body
-    names = body["metadata"]["feature_names"]
-    result: dict[str, Any] = body["results"][names.index("clicks_1h")]
-    return result
 
 
 def test_feast_ui_starts_and_serves_its_page(

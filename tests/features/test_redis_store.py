@@ -29,6 +29,7 @@ from shoplab.features.consistency import _online as sqlite_rows
 from shoplab.features.online_store import db_path, reading_as_of, table_spec
 from shoplab.features.redis_store import WideRedisOnlineStoreConfig, dump_view, index_key
 from tests.eventlog import write_events
+from tests.features.pushes import push_short_term, served_clicks_1h, short_term_row
 from tests.features.test_feast_servers import Server, _same, _served
 from tests.features.test_rebuild import (
     END,
@@ -329,43 +330,20 @@ def test_feast_serve_on_redis_answers_as_the_sqlite_store(
 def test_feast_serve_on_redis_returns_an_expired_push_as_null(
     serve_redis: Server, fresh_both: Path, redis_server: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from feast.data_source import PushMode
-
     monkeypatch.setenv("SHOPLAB_DATA", str(fresh_both))
     _use(monkeypatch, "redis", redis_server + "/2")
     old = datetime.now(UTC) - timedelta(hours=3)  # user_short_term's ttl is 2 h
-    row = pl.DataFrame(
-        {
-            "user_id": [7],
-            "event_timestamp": [old],
-            "created_timestamp": [old],
-            "clicks_1h": [41],
-            "clicks_1d": [42],
-            "impressions_1d": [43],
-            "last_clicked_category": ["toys"],
-        },
-        schema_overrides={
-            "event_timestamp": pl.Datetime("us", "UTC"),
-            "created_timestamp": pl.Datetime("us", "UTC"),
-        },
-    )
 
     def served() -> dict[str, Any]:
-        status, body = serve_redis.post(
-            "/get-online-features",
-            {"features": ["user_short_term:clicks_1h"], "entities": {"user_id": [7]}},
-        )
-        assert status == 200, body
-        names = body["metadata"]["feature_names"]
-        result: dict[str, Any] = body["results"][names.index("clicks_1h")]
-        return result
+        return served_clicks_1h(serve_redis, {"user_id": [7]})
 
-    sf.feature_store().push("user_short_term_push", row.to_pandas(), to=PushMode.ONLINE)
+    push_short_term(short_term_row(7, old))
     expired = served()
     assert expired["values"] == [None]
     assert expired["statuses"] != ["PRESENT"]
-    row = row.with_columns(event_timestamp=pl.lit(datetime.now(UTC), pl.Datetime("us", "UTC")))
-    sf.feature_store().push("user_short_term_push", row.to_pandas(), to=PushMode.ONLINE)
+    push_short_term(short_term_row(7, datetime.now(UTC)).with_columns(
+        created_timestamp=pl.lit(old, pl.Datetime("us", "UTC"))
+    ))
     fresh = served()
     assert (fresh["values"], fresh["statuses"]) == ([41], ["PRESENT"])
 

@@ -16,6 +16,7 @@ import pytest
 import shoplab.features as sf
 from shoplab.core.paths import data_root
 from shoplab.features import repo_path
+from tests.features.pushes import push_short_term, short_term_row
 
 PROJECT = repo_path().parent
 FEAST = str(Path(sys.executable).parent / "feast")
@@ -109,24 +110,7 @@ def test_push_source_updates_online_features(use_built: Path) -> None:
     t = datetime(2026, 1, 4, 12, 30, tzinfo=UTC)
     sf.materialize(t - timedelta(minutes=30))
     before = sf.ranking_features(5, [1], "ranker_v2", as_of=t)["user_short_term__clicks_1h"]
-    row = pl.DataFrame(
-        {
-            "user_id": [5],
-            "event_timestamp": [t],
-            "created_timestamp": [t],
-            "clicks_1h": [41],
-            "clicks_1d": [42],
-            "impressions_1d": [43],
-            "last_clicked_category": ["toys"],
-        },
-        schema_overrides={
-            "event_timestamp": pl.Datetime("us", "UTC"),
-            "created_timestamp": pl.Datetime("us", "UTC"),
-        },
-    )
-    from feast.data_source import PushMode
-
-    sf.feature_store().push("user_short_term_push", row.to_pandas(), to=PushMode.ONLINE)
+    push_short_term(short_term_row(5, t))
     after = sf.ranking_features(5, [1], "ranker_v2", as_of=t)
     assert after["user_short_term__clicks_1h"].to_list() == [41] != before.to_list()
     assert after["user_short_term__last_clicked_category"].to_list() == ["toys"]
