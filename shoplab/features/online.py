@@ -37,7 +37,7 @@ from shoplab.features.redis_store import WideRedisOnlineStoreConfig
 from shoplab.features.repo import feature_store
 from shoplab.features.services import ServicePlan, ViewPlan, plan_service, view_name
 
-__all__ = ["ranking_features"]
+__all__ = ["odfv_columns", "ranking_features"]
 
 # Feast cannot look up a null entity key; an id no entity has stands in and yields null features.
 _NO_ID = -1
@@ -334,19 +334,33 @@ def _apply_odfvs(
             for f in p.features
         ]
         inputs += [req[f.name] for r in odfv.source_request_sources.values() for f in r.schema]
-        transformation = odfv.feature_transformation
-        if odfv.mode == "pandas" and transformation is not None:
-            # the UDF itself on a 500-row pandas frame built straight from NumPy (the dtypes
-            # pyarrow's to_pandas gives: nullable ints -> float64 NaN, strings -> object);
-            # Feast's transform_arrow adds ~2 ms of column aliasing, to_pandas ~0.4 ms per view
-            pdf = pd.DataFrame({s.name: s.to_numpy() for s in inputs}, copy=False)
-            result = transformation.udf(pdf)
-            outs = [pl.Series(f, result[f].to_numpy()) for f in feats]
-        else:
-            table = odfv.transform_arrow(pl.DataFrame(inputs).to_arrow(), False)
-            outs = [pl.Series(f, table[f]) for f in feats]
-        for col in outs:
-            col = col.alias(f"{odfv.name}__{col.name}")
-            # pandas UDFs return NaN for missing; offline, pyarrow's from_pandas makes it null
-            added.append(col.fill_nan(None) if col.dtype.is_float() else col)
+        added += odfv_columns(odfv, feats, inputs)
     return frame.hstack(added)
+
+
+def odfv_columns(
+    odfv: Any, features: Sequence[str], inputs: Sequence[pl.Series]
+) -> list[pl.Series]:
+    """One on-demand view's ``features`` on ``inputs`` (its sources' columns, by feature name).
+
+    The one way serving runs an on-demand view (``ranking_features``, and the simulator's batch
+    serving of model-ranked requests): the pandas UDF itself on a pandas frame built straight
+    from NumPy (the dtypes pyarrow's to_pandas gives: nullable ints -> float64 NaN, strings ->
+    object) — Feast's ``transform_arrow`` adds ~2 ms of column aliasing, to_pandas ~0.4 ms per
+    view — and ``transform_arrow`` for other modes. Columns come back as ``<view>__<feature>``,
+    NaN as null (pandas UDFs return NaN for missing; offline, pyarrow's from_pandas makes it
+    null).
+    """
+    transformation = odfv.feature_transformation
+    if odfv.mode == "pandas" and transformation is not None:
+        pdf = pd.DataFrame({s.name: s.to_numpy() for s in inputs}, copy=False)
+        result = transformation.udf(pdf)
+        outs = [pl.Series(f, result[f].to_numpy()) for f in features]
+    else:
+        table = odfv.transform_arrow(pl.DataFrame(list(inputs)).to_arrow(), False)
+        outs = [pl.Series(f, table[f]) for f in features]
+    return [
+        c.alias(f"{odfv.name}__{c.name}").fill_nan(None) if c.dtype.is_float()
+        else c.alias(f"{odfv.name}__{c.name}")
+        for c in outs
+    ]

@@ -37,7 +37,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import polars as pl
 
 from shoplab.core.errors import ShoplabError, StateError
@@ -222,6 +221,7 @@ def _item_plan() -> ViewPlan:
 
 def _on_demand(frame: pl.DataFrame, plan: ServicePlan, query: pl.Series) -> list[pl.Series]:
     """The service's on-demand views, each UDF run once per distinct input (see module)."""
+    from shoplab.features.online import odfv_columns
     from shoplab.features.services import view_name
 
     out: list[pl.Series] = []
@@ -242,16 +242,8 @@ def _on_demand(frame: pl.DataFrame, plan: ServicePlan, query: pl.Series) -> list
         names = [s.name for s in inputs]
         rows = pl.DataFrame(inputs)
         distinct = rows.unique(maintain_order=True)
-        # the UDF on a pandas frame built straight from NumPy, as ranking_features runs it
-        pdf = pd.DataFrame({s.name: s.to_numpy() for s in distinct.get_columns()}, copy=False)
-        transformation = odfv.feature_transformation
-        if odfv.mode == "pandas" and transformation is not None:
-            result = transformation.udf(pdf)
-            cols = [pl.Series(f"{odfv.name}__{f}", result[f].to_numpy()) for f in feats]
-        else:
-            table = odfv.transform_arrow(distinct.to_arrow(), False)
-            cols = [pl.Series(f"{odfv.name}__{f}", table[f]) for f in feats]
-        cols = [c.fill_nan(None) if c.dtype.is_float() else c for c in cols]
+        # the UDF once per distinct input, exactly as ranking_features runs it
+        cols = odfv_columns(odfv, feats, distinct.get_columns())
         values = distinct.with_columns(cols)
         joined = rows.join(values, on=names, how="left", maintain_order="left", nulls_equal=True)
         out += [joined[c.name] for c in cols]
