@@ -32,6 +32,7 @@ user_short_term_source = _table("user_short_term")
 item_stats_source = _table("item_stats")
 shop_stats_source = _table("shop_stats")
 user_category_source = _table("user_category")
+user_rfm_source = _table("user_rfm")
 
 # Fresh short-term interest: a stream processor pushes recomputed rows here between the hourly
 # batch runs; `store.push("user_short_term_push", df)` writes them to the online store.
@@ -56,6 +57,7 @@ __all__ = [
     "shop_stats_source",
     "user_category_source",
     "user_long_term_source",
+    "user_rfm_source",
     "user_short_term_push",
     "user_short_term_source",
 ]

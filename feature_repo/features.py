@@ -19,6 +19,7 @@ from data_sources import (
     shop_stats_source,
     user_category_source,
     user_long_term_source,
+    user_rfm_source,
     user_short_term_push,
 )
 from entities import category, item, shop, user
@@ -138,5 +139,25 @@ user_category_fv = FeatureView(
     online=True,
     owner=OWNER,
     description="User x category affinity over 30 days, stamped daily.",
+    tags={"owner": OWNER, "cadence": "daily"},
+)
+
+user_rfm_fv = FeatureView(
+    name="user_rfm",
+    entities=[user],
+    ttl=DAILY_TTL,
+    schema=[
+        Field(name="frequency", dtype=Int64, description="repeat purchase days (lifetimes)"),
+        Field(name="recency", dtype=Float64, description="days, first to last purchase day"),
+        Field(name="customer_age", dtype=Float64, description="days, first purchase to the "
+              "day the row closes (lifetimes' T)"),
+        Field(name="monetary_value", dtype=Float64, description="mean spend of a repeat "
+              "purchase day; 0 without one"),
+    ],
+    source=user_rfm_source,
+    online=True,
+    owner=OWNER,
+    description="Repeat-purchase summary of lifetimes' summary_data_from_transaction_data "
+    "(freq D) over every order before the stamp; valid on orders-only logs. Stamped daily.",
     tags={"owner": OWNER, "cadence": "daily"},
 )

@@ -18,10 +18,13 @@ from shoplab.analysis.spec import ExperimentLike, resolve_experiment
 
 if TYPE_CHECKING:  # pragma: no cover
     from shoplab.analysis.interactions import InteractionResult
+    from shoplab.analysis.ope import OpeResult
     from shoplab.analysis.replicate import UnitAggregates
     from shoplab.analysis.scorecard import Scorecard
 
-__all__ = ["analyze", "experiment", "interactions", "power", "unit_aggregates"]
+__all__ = [
+    "analyze", "experiment", "interactions", "off_policy_evaluation", "power", "unit_aggregates",
+]
 
 
 def _catalog() -> Mapping[str, ExperimentLike]:
@@ -89,3 +92,16 @@ def unit_aggregates(
     from shoplab.analysis.replicate import unit_aggregates as aggregates
 
     return aggregates(experiment(key_or_experiment), as_of=as_of, **kw)
+
+
+def off_policy_evaluation(policy: str, action_dist: Any, **kw: Any) -> OpeResult:
+    """A new ranker's value estimated from the logs of ``policy`` (``analysis.ope``).
+
+    IPW, self-normalized IPW and doubly robust estimates with bootstrap intervals, overall and
+    per slot, from the rows of ``events/propensities`` that ``policy`` logged; ``action_dist``
+    is the new ranker's probability of each item at each slot (``analysis.ope.evaluate_policy``
+    says how it is shaped and what the estimates assume).
+    """
+    from shoplab.analysis.ope import evaluate_policy
+
+    return evaluate_policy(policy, action_dist, **kw)

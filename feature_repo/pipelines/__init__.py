@@ -31,6 +31,7 @@ from shoplab.events.files import discover
 from .item_stats import item_stats_sql, shop_stats_sql
 from .manifest import event_log_input, read_manifest, write_manifest
 from .user_long_term import user_category_sql, user_long_term_sql
+from .user_rfm import user_rfm_sql
 from .user_short_term import user_short_term_sql
 
 __all__ = ["VIEWS", "BuildReport", "NoEventsError", "build", "event_days"]
@@ -41,6 +42,7 @@ VIEWS: Final[dict[str, Callable[[date, datetime], str]]] = {
     "item_stats": item_stats_sql,
     "shop_stats": shop_stats_sql,
     "user_category": user_category_sql,
+    "user_rfm": user_rfm_sql,  # valid on any log with orders, orders-only ones included
 }
 
 
@@ -71,8 +73,9 @@ class BuildReport(NamedTuple):
 
 
 def event_days() -> list[date]:
-    """Days that have an impressions file in the event log."""
-    return sorted(day_files(events_dir("impressions")))
+    """Days that have an impressions file in the event log (orders-only log: an orders file)."""
+    days = day_files(events_dir("impressions")) or day_files(events_dir("orders"))
+    return sorted(days)
 
 
 def build(
@@ -105,7 +108,8 @@ def build(
     days_available = event_days()
     if not days_available and (start is None or end is None):
         raise NoEventsError(
-            "no impressions in the event log (events/impressions/*.parquet): "
+            "no impressions or orders in the event log (events/impressions/*.parquet, "
+            "events/orders/*.parquet): "
             "run `shoplab simulate` or write the event tables first."
         )
     first = start or days_available[0]

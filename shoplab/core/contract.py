@@ -158,15 +158,68 @@ TABLES: Final[dict[str, Table]] = {
             "orders",
             (
                 Column("order_id", _ID),
-                Column("request_id", _ID),
+                # null only in a log without requests (orders only: a purchase log, CDNOW);
+                # with requests a null is quarantined (shoplab.events.rules)
+                Column("request_id", _ID, nullable=True),
                 Column("user_id", _ID),
-                Column("item_id", _ID),
+                # null only in a log without clicks (the purchase log does not say what was bought)
+                Column("item_id", _ID, nullable=True),
                 Column("ts", TIMESTAMP),
                 Column("quantity", pl.Int32()),
                 Column("gmv", pl.Float64()),
                 Column("refunded", pl.Boolean()),
             ),
             key=("order_id",),
+            daily=True,
+            ts_column="ts",
+        ),
+        Table(
+            # the logging policy's probability of showing item_id at its impression's slot:
+            # what off-policy evaluation needs (analysis.ope); append-only, like exposures
+            "propensities",
+            (
+                Column("request_id", _ID),
+                Column("item_id", _ID),
+                Column("ts", TIMESTAMP),
+                Column("policy", pl.String()),
+                Column("propensity", pl.Float64()),
+            ),
+            key=(),
+            daily=False,
+            ts_column="ts",
+        ),
+        Table(
+            # team-draft interleaving (experiments.interleaving): per impression of an
+            # interleaving experiment, which ranker (variant key) drafted its slot
+            "teams",
+            (
+                Column("request_id", _ID),
+                Column("user_id", _ID),
+                Column("item_id", _ID),
+                Column("position", pl.Int32()),
+                Column("ts", TIMESTAMP),
+                Column("experiment", pl.String()),
+                Column("team", pl.String()),  # the variant key of the ranker that drafted it
+                Column("contested", pl.Boolean()),  # both rankers' best unplaced item
+            ),
+            key=(),  # keys and the join to impressions: helper A's rules (issue 15)
+            daily=True,
+            ts_column="ts",
+        ),
+        Table(
+            # counterfactual logging (triggered analysis): per request of a unit in an
+            # experiment with a trigger, whether the other arm's list differed in the first k
+            "triggers",
+            (
+                Column("request_id", _ID),
+                Column("user_id", _ID),
+                Column("ts", TIMESTAMP),
+                Column("experiment", pl.String()),
+                Column("variant", pl.String()),  # the arm that served the request
+                Column("k", pl.Int32()),
+                Column("triggered", pl.Boolean()),
+            ),
+            key=(),
             daily=True,
             ts_column="ts",
         ),

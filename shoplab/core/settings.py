@@ -55,6 +55,13 @@ class Settings(BaseSettings):
         "same definitions on Redis (shoplab.features.redis_store); the Feast CLI selects it with "
         "`feast -c feature_repo -f feature_repo/feature_store.redis.yaml apply|materialize|serve`.",
     )
+    vocabularies: Path | None = Field(
+        default=None,
+        description="A YAML file of the event log's vocabularies (countries, platforms, "
+        "categories, content_types, surfaces) validation checks values against. Unset: the "
+        "import mapping's vocabularies block, else the contract's lists (shoplab.events."
+        "vocabularies).",
+    )
     redis_url: str = Field(
         default="redis://127.0.0.1:6379/0",
         pattern=r"^(redis|rediss|unix)://",
@@ -62,7 +69,7 @@ class Settings(BaseSettings):
     )
 
 
-    @field_validator("data", "experiments", "mlflow_uri", mode="before")
+    @field_validator("data", "experiments", "mlflow_uri", "vocabularies", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """``SHOPLAB_DATA=`` (empty) means unset, not the working directory (``Path('')``)."""

@@ -48,6 +48,7 @@ from shoplab.events.mapping import (
     load_import_config,
 )
 from shoplab.events.report import LoadReport, TableLoad
+from shoplab.events.vocabularies import keep_import_vocabularies
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.table import Table as RichTable
@@ -536,7 +537,8 @@ def import_events(
                                  aliases[part.source], files[part.source], problems)
                 staged.append((f"t_{table}_{k}", n))
             if staged:
-                union = " UNION ALL ".join(f"SELECT * FROM {a}" for a, _ in staged)
+                # by name: a part's constant column has no raw column beside it (NULL there)
+                union = " UNION ALL BY NAME ".join(f"SELECT * FROM {a}" for a, _ in staged)
                 con.execute(f"CREATE TEMP TABLE t_{table} AS {union}")
                 rows[table] = sum(n for _, n in staged)
         if problems:
@@ -547,6 +549,10 @@ def import_events(
     finally:
         con.close()
         shutil.rmtree(staging, ignore_errors=True)
+    if cfg.vocabularies is not None:  # kept before validation: every later run reads them too
+        where = f"import mapping {config}" if not isinstance(config, ImportConfig) else (
+            "import mapping")
+        keep_import_vocabularies(cfg.vocabularies.model_copy(update={"source": where}))
     validation = load_events()
     out = tuple(
         TableImport(table=t, source_files=tuple(dict.fromkeys(

@@ -33,10 +33,12 @@ from shoplab.events.files import EventFile, discover, discover_all, log_end_us
 from shoplab.events.manifest import record_validation
 from shoplab.events.report import LoadReport, TableLoad
 from shoplab.events.rules import QUARANTINED, REFERENCES, duplicate_reason, rules_for
+from shoplab.events.vocabularies import Vocabularies, active_vocabularies
 
 __all__ = ["load_events"]
 
-ORDER = ("users", "shops", "items", "requests", "impressions", "clicks", "orders", "exposures")
+ORDER = ("users", "shops", "items", "requests", "impressions", "clicks", "orders", "exposures",
+         "propensities", "teams", "triggers")
 """Validation order: a table is checked after every table it refers to."""
 
 
@@ -63,6 +65,7 @@ def _bad_rows(
     files: list[EventFile],
     refs: dict[str, list[EventFile]],
     log_end: int | None,
+    vocabularies: Vocabularies | None = None,
 ) -> pa.Table:
     """``source_file, rn, reason`` of every row of ``table`` that breaks a rule."""
     cols = ", ".join(TABLES[table].column_names)
@@ -85,7 +88,8 @@ def _bad_rows(
                   if a in available and batches[REFERENCES[a][0]]}
     if log_end is not None:
         available.add("log_end")
-    rules = [r for r in rules_for(table) if r.needs is None or r.needs in available]
+    rules = [r for r in rules_for(table, vocabularies)
+             if r.needs is None or r.needs in available]
     used = sorted({r.needs for r in rules if r.needs in REFERENCES})
     used_q = sorted({r.needs for r in rules if r.needs in QUARANTINED})
 
@@ -251,6 +255,7 @@ def load_events(tables: Sequence[str] | None = None, *, progress: bool = False) 
         remove_orphans(events_dir(t))
         remove_orphans(quarantine_dir(t))
     log_end = log_end_us(files)
+    vocabularies = active_vocabularies()
     con = _connect()
     results = []
     bar = _Progress(progress, todo)
@@ -262,7 +267,7 @@ def load_events(tables: Sequence[str] | None = None, *, progress: bool = False) 
             if not current or rows_in == 0:
                 results.append(TableLoad(table, len(current), rows_in, rows_in, 0))
                 continue
-            bad = _bad_rows(con, table, current, files, log_end)
+            bad = _bad_rows(con, table, current, files, log_end, vocabularies)
             rewritten = _quarantine(table, bad) if bad.num_rows else ()
             if rewritten:  # later tables must see this table's accepted rows only
                 files[table] = discover(table)
@@ -275,7 +280,7 @@ def load_events(tables: Sequence[str] | None = None, *, progress: bool = False) 
     finally:
         con.close()
         bar.stop()
-    manifest = record_validation(results)
+    manifest = record_validation(results, vocabularies=vocabularies.as_record())
     report = LoadReport(
         tables=tuple(results), seconds=time.perf_counter() - t0, version=manifest.version
     )

@@ -92,6 +92,7 @@ class LogManifest:
     version: str
     validated_at: str
     tables: dict[str, TableEntry]
+    vocabularies: dict[str, Any] | None = None  # the source and lists the rules checked
 
     @property
     def rows_in(self) -> int:
@@ -122,6 +123,7 @@ class LogManifest:
             "accepted": self.accepted,
             "quarantined": self.quarantined,
             "tables": {k: asdict(v) for k, v in self.tables.items()},
+            "vocabularies": self.vocabularies,
         }
 
 
@@ -205,7 +207,8 @@ def read_manifest() -> LogManifest | None:
             name: TableEntry(**{**t, "files": tuple(FileEntry(**f) for f in t["files"])})
             for name, t in raw["tables"].items()
         }
-        return LogManifest(raw["version"], raw["validated_at"], tables)
+        return LogManifest(raw["version"], raw["validated_at"], tables,
+                           raw.get("vocabularies"))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -228,7 +231,9 @@ def _changed(f: FileEntry, path: Path) -> bool:
     return st.st_size != f.bytes or file_digest(path) != f.sha256
 
 
-def record_validation(results: Iterable[Any]) -> LogManifest:
+def record_validation(
+    results: Iterable[Any], *, vocabularies: dict[str, Any] | None = None
+) -> LogManifest:
     """Write the manifest after a validation run; ``results`` are its ``TableLoad`` entries.
 
     Tables of the run get fresh entries (their accepted files, hashed now); a table left out of
@@ -263,7 +268,7 @@ def record_validation(results: Iterable[Any]) -> LogManifest:
             reasons=dict(r.reasons),
             validated_at=now,
         )
-    manifest = LogManifest(_version(tables), now, tables)
+    manifest = LogManifest(_version(tables), now, tables, vocabularies)
     atomic_write_text(manifest_path(), json.dumps(manifest.as_dict(), indent=1) + "\n")
     return manifest
 

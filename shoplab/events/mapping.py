@@ -29,6 +29,10 @@ a column are parsed by ``format`` (strptime), or read as epoch numbers in ``unit
 text, Parquet timestamps and dates); naive ones are in ``timestamps.zone``. Nullable contract
 columns (``requests.query``) may be left out: they are null.
 
+An optional ``vocabularies:`` block lists the log's own values (``countries: [FR, DE]``,
+``platforms: [web, tv]``, ...) for the ``unknown <column>`` rules; see
+:mod:`shoplab.events.vocabularies`.
+
 The model is the JSON schema editors use (``shoplab/events/schemas/import.schema.json``).
 """
 
@@ -51,6 +55,7 @@ from pydantic import (
 
 from shoplab.core.contract import TABLES
 from shoplab.core.errors import ConfigError
+from shoplab.events.vocabularies import Vocabularies
 
 __all__ = [
     "ColumnValue",
@@ -195,6 +200,12 @@ class ImportConfig(_Model):
     tables: dict[str, TableMapping | list[TableMapping]] = Field(
         description="Event table → its mapping, or a list of mappings whose rows are "
         "concatenated (two kinds of rows of one table: a visit and a past-period visit)."
+    )
+    vocabularies: Vocabularies | None = Field(
+        default=None,
+        description="The log's own vocabularies (countries, platforms, categories, "
+        "content_types, surfaces), each a list of values; one left out keeps the contract's. "
+        "Kept for later validations (shoplab.events.vocabularies).",
     )
     _base_dir: Path | None = PrivateAttr(None)
 

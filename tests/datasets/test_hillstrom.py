@@ -27,6 +27,9 @@ checked only for containing the relative effect.
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -219,3 +222,37 @@ def test_metrics_on_absent_tables_say_not_available(run: Run) -> None:
     assert by_metric["cvr"].detail == "not available: no clicks table"
     assert by_metric["buyer_rate"].status == "ok"
 
+
+
+EXPERIMENTS = Path(__file__).parents[2] / "docs" / "datasets" / "hillstrom.experiments"
+
+
+def test_cli_on_the_shipped_experiment_config_equals_the_sdk_scorecard(run: Run) -> None:
+    """``shoplab analyze hillstrom`` on ``docs/datasets/hillstrom.experiments`` = the SDK run.
+
+    A real process of the installed ``shoplab`` CLI, over the imported log of this module; every
+    number of every row (and SRM) must equal the scorecard the checks above verified.
+    """
+    env = {**os.environ, "SHOPLAB_DATA": str(run.root), "SHOPLAB_EXPERIMENTS": str(EXPERIMENTS)}
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("shoplab")), "analyze", "hillstrom", "--format",
+         "json", "--as-of", AS_OF, "--no-daily"],
+        capture_output=True, text=True, env=env, timeout=600, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    card = Scorecard.model_validate_json(done.stdout)
+    numbers = ("n_control", "n_treatment", "control_value", "treatment_value", "abs_effect",
+               "abs_ci_lower", "abs_ci_upper", "rel_effect", "rel_ci_lower", "rel_ci_upper",
+               "pvalue", "adjusted_pvalue", "variance_reduction", "winsorize_cap", "status",
+               "cuped")
+    got = {(r.metric, r.variant): r for r in card.rows}
+    want = {(r.metric, r.variant): r for r in run.cuped.rows}
+    assert set(got) == set(want)
+    assert {m for m, _ in got} == {"buyer_rate", "visit_rate", "gmv_per_user"}
+    for key, row in want.items():
+        for field in numbers:
+            expected = getattr(row, field)
+            if isinstance(expected, float):
+                expected = pytest.approx(expected, rel=1e-12)
+            assert getattr(got[key], field) == expected, (key, field)
+    assert card.srm.pvalue == pytest.approx(run.cuped.srm.pvalue, rel=1e-12)

@@ -183,9 +183,11 @@ def test_feast_serve_returns_an_expired_row_as_null(
     assert after["values"] == [None]
     assert after["statuses"] != ["PRESENT"]
     # a fresh push is served at once
-    push_short_term(short_term_row(7, datetime.now(UTC)).with_columns(
-        created_timestamp=pl.lit(old, pl.Datetime("us", "UTC"))
-    ))
+    push_short_term(
+        short_term_row(7, datetime.now(UTC)).with_columns(
+            created_timestamp=pl.lit(old, pl.Datetime("us", "UTC"))
+        )
+    )
     fresh = served_clicks_1h(serve, entities)
     assert (fresh["values"], fresh["statuses"]) == ([41], ["PRESENT"])
 

@@ -15,6 +15,7 @@ from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.type_map import feast_value_type_to_python_type
 
 import shoplab.features as sf
+from shoplab.feature_repo.pipelines import VIEWS
 from shoplab.feature_repo.pipelines.manifest import read_manifest, view_version
 from shoplab.features.online_store import db_path, reading_as_of, table_spec
 from tests.eventlog import write_events
@@ -41,11 +42,11 @@ def test_build_over_a_shorter_log_removes_the_old_days(data_root: Path) -> None:
     assert len(list((data_root / "features/item_stats").glob("*.parquet"))) == 10
     _world(data_root, seed=2, days=5)
     report = sf.build_features()
-    for view in ("user_long_term", "user_short_term", "item_stats", "shop_stats", "user_category"):
+    for view in VIEWS:
         days = sorted(p.stem for p in (data_root / "features" / view).glob("*.parquet"))
         assert days == [(date(2026, 1, 1) + timedelta(days=i)).isoformat() for i in range(5)]
         assert read_manifest()["views"][view]["version"] == view_version(view)
-    assert len(report.removed) == 5 * 5  # days 6-10 of the old world, every view
+    assert len(report.removed) == len(VIEWS) * 5  # days 6-10 of the old world, every view
 
 
 def _offline_as_of(root: Path, fv: Any, end: datetime) -> pl.DataFrame:
@@ -158,8 +159,10 @@ def test_a_partial_build_over_a_changed_log_rebuilds_every_day_and_says_so(
     sf.build_features()
     fresh = pl.read_parquet(data_root / "features" / "item_stats" / "*.parquet")
     keys = ["item_id", "event_timestamp"]
-    assert rebuilt.drop("created_timestamp").sort(keys).equals(
-        fresh.drop("created_timestamp").sort(keys)
+    assert (
+        rebuilt.drop("created_timestamp")
+        .sort(keys)
+        .equals(fresh.drop("created_timestamp").sort(keys))
     )
 
     # the same log again: the range is honoured, nothing to say
@@ -203,9 +206,9 @@ def test_the_full_key_set_check_finds_an_orphan_a_missing_key_and_a_changed_valu
     spec = table_spec(store.project, fv)
     con = sqlite3.connect(db_path(store.config))
     with con:
-        (first, second) = [r[0] for r in con.execute(
-            f'SELECT __ek FROM "{spec.table}" ORDER BY __ek LIMIT 2'
-        )]
+        (first, second) = [
+            r[0] for r in con.execute(f'SELECT __ek FROM "{spec.table}" ORDER BY __ek LIMIT 2')
+        ]
         con.execute(
             f'INSERT INTO "{spec.table}" SELECT 10000 + __ek, __event_ts, __created_ts, __packed, '
             + ", ".join(quote(f) for f in spec.features)

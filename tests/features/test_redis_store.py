@@ -53,8 +53,17 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("redis") / "redis.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no"],
+            [
+                REDIS_SERVER,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -341,9 +350,11 @@ def test_feast_serve_on_redis_returns_an_expired_push_as_null(
     expired = served()
     assert expired["values"] == [None]
     assert expired["statuses"] != ["PRESENT"]
-    push_short_term(short_term_row(7, datetime.now(UTC)).with_columns(
-        created_timestamp=pl.lit(old, pl.Datetime("us", "UTC"))
-    ))
+    push_short_term(
+        short_term_row(7, datetime.now(UTC)).with_columns(
+            created_timestamp=pl.lit(old, pl.Datetime("us", "UTC"))
+        )
+    )
     fresh = served()
     assert (fresh["values"], fresh["statuses"]) == ([41], ["PRESENT"])
 
