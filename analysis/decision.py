@@ -5,8 +5,13 @@ The rule, in order (the first that applies decides; every reason found is listed
 1. **Trust.** A scorecard that is not trustworthy (an unvalidated log, a draft, no exposures, a
    sample ratio mismatch) decides nothing: ``don't ship`` with the status as the reason, since
    none of its numbers can be read.
-2. **Fallbacks.** A model-served variant whose model fell back for more than
-   :data:`MAX_FALLBACK_SHARE` of its units did not test that model: ``don't ship``.
+2. **Fallbacks.** A model-served variant whose model fell back for more than its ceiling
+   (:data:`MAX_FALLBACK_SHARE` of its requests unless the analysis sets another) did not test
+   that model: ``don't ship``. The scorecard shows it as the guardrail row
+   :data:`FALLBACK_METRIC` (:func:`fallback_rows`: fallbacks / requests per arm, counted by
+   ``shoplab.rank`` and the simulator in ``shoplab.models.fallbacks``), failing above the
+   ceiling. A ceiling, not a test: a storm of fallbacks is an outage to fix, not an effect to
+   estimate, so no interval is needed to read it.
 3. **Harm.** Before the planned end the always-valid interval is read (it may be watched daily);
    at or after the end, the fixed-horizon interval. ``stop for harm`` when the primary metric is
    significantly worse, or a guardrail is significantly worse by more than its margin.
@@ -28,11 +33,72 @@ from typing import Final, Literal
 
 from shoplab.analysis.metrics import Metric
 from shoplab.analysis.scorecard import Decision, DecisionInfo, MetricRow
+from shoplab.core.errors import InputError
 
-__all__ = ["MAX_FALLBACK_SHARE", "Decision", "DecisionInfo", "decide"]
+__all__ = [
+    "FALLBACK_METRIC",
+    "MAX_FALLBACK_SHARE",
+    "Decision",
+    "DecisionInfo",
+    "decide",
+    "fallback_rows",
+]
 
 MAX_FALLBACK_SHARE: Final = 0.01
-"""Fallbacks above this share of a variant's units mean its model was not what was tested."""
+"""Default ceiling: fallbacks above this share of a variant's requests mean its model was not
+what was tested."""
+FALLBACK_METRIC: Final = "fallback_rate"
+"""The guardrail row of serving fallbacks ("no fallback storm"; see :func:`fallback_rows`)."""
+
+
+def fallback_rows(
+    control: str,
+    treatments: Sequence[str],
+    fallbacks: Mapping[str, int],
+    requests: Mapping[str, int],
+    ceiling: float = MAX_FALLBACK_SHARE,
+    *,
+    per: str = "requests",
+) -> list[MetricRow]:
+    """One :data:`FALLBACK_METRIC` guardrail row per treatment: fallbacks / requests per arm.
+
+    ``control_value`` and ``treatment_value`` are each arm's rate; ``detail`` names the counts,
+    the ceiling and whether the arm passes. An arm without requests has ``status == "no_data"``.
+    ``per`` names the denominator (``units`` when the log has no requests to count).
+
+    Example:
+        >>> row = fallback_rows("control", ["treatment"], {"treatment": 30}, {"control": 1000,
+        ...                     "treatment": 1000})[0]
+        >>> round(row.treatment_value, 3), row.detail.endswith("FAIL (treatment)")
+        (0.03, True)
+    """
+    if not 0 <= ceiling < 1:
+        raise InputError(f"fallback ceiling == {ceiling!r}, must be in [0, 1) (a share).")
+
+    def rate(v: str) -> float | None:
+        n = requests.get(v, 0)
+        return fallbacks.get(v, 0) / n if n > 0 else None
+
+    c = rate(control)
+    out = []
+    for v in treatments:
+        t = rate(v)
+        fails = [a for a, r in ((control, c), (v, t)) if r is not None and r > ceiling]
+        detail = (
+            f"{v}: {fallbacks.get(v, 0):,} of {requests.get(v, 0):,} {per} fell back to the "
+            f"control ranker, {control}: {fallbacks.get(control, 0):,} of "
+            f"{requests.get(control, 0):,}; ceiling {ceiling:.1%}: "
+            + (f"FAIL ({', '.join(fails)})" if fails else "pass")
+        )
+        out.append(MetricRow(
+            metric=FALLBACK_METRIC, role="guardrail", kind="ceiling", variant=v,
+            status="ok" if c is not None and t is not None else "no_data", detail=detail,
+            n_control=requests.get(control, 0), n_treatment=requests.get(v, 0),
+            control_value=c, treatment_value=t,
+            abs_effect=None if c is None or t is None else t - c, test="ceiling",
+            adjusted_pvalue=None, winsorize_cap=None, winsorize_lower=None,
+        ))
+    return out
 
 
 def _bounds(row: MetricRow, interim: bool) -> tuple[float, float] | None:
@@ -77,6 +143,7 @@ def decide(
     end: datetime,
     alpha: float,
     fallback_share: Mapping[str, float] | None = None,
+    fallback_ceiling: float = MAX_FALLBACK_SHARE,
 ) -> DecisionInfo:
     """The decision over every treatment variant's rows (see the module docstring).
 
@@ -92,7 +159,9 @@ def decide(
         as_of: the analysis instant.
         end: the planned end (before it the always-valid interval is read).
         alpha: the scorecard's level.
-        fallback_share: per variant, serving fallbacks / units (model-served variants only).
+        fallback_share: per variant, serving fallbacks / requests (model-served variants only),
+            beside the :data:`FALLBACK_METRIC` rows of ``rows`` (both are read).
+        fallback_ceiling: the largest share of fallbacks an arm may have and still ship.
     """
     interim = as_of < end
     horizon: Literal["always-valid", "fixed-horizon"] = (
@@ -104,12 +173,25 @@ def decide(
             reasons=[f"scorecard not trustworthy ({status}): no number in it can be read"],
         )
     reasons: list[str] = []
-    storm = {v: s for v, s in (fallback_share or {}).items() if s > MAX_FALLBACK_SHARE}
+    # the legacy per-unit shares (a caller's own count), then the guardrail rows (per request)
+    storm = {v: s for v, s in (fallback_share or {}).items() if s > fallback_ceiling}
     for v, s in storm.items():
         reasons.append(
-            f"{v}: {s:.1%} of units fell back to the control ranker (> {MAX_FALLBACK_SHARE:.0%}): "
+            f"{v}: {s:.1%} of units fell back to the control ranker (> {fallback_ceiling:.0%}): "
             "its model is not what was tested"
         )
+    for r in rows:
+        if r.metric != FALLBACK_METRIC:
+            continue
+        for arm, share in ((r.variant, r.treatment_value), (f"control (vs {r.variant})",
+                                                            r.control_value)):
+            if share is not None and share > fallback_ceiling and arm not in storm:
+                storm[arm] = share
+                reasons.append(
+                    f"{arm}: guardrail {FALLBACK_METRIC} failed: {share:.1%} of requests fell "
+                    f"back to the control ranker (ceiling {fallback_ceiling:.1%}): its model is "
+                    "not what was tested"
+                )
     harm, ship_arms = [], []
     for variant in dict.fromkeys(r.variant for r in rows):
         mine = {r.metric: r for r in rows if r.variant == variant}

@@ -17,7 +17,7 @@ import duckdb
 
 from shoplab.analysis.concentration import concentration_rows
 from shoplab.analysis.daily import DailyStatistics, daily_points, daily_statistics
-from shoplab.analysis.decision import decide
+from shoplab.analysis.decision import MAX_FALLBACK_SHARE, decide, fallback_rows
 from shoplab.analysis.interactions import interaction_rows
 from shoplab.analysis.limits import DAILY_AUTO_MAX_UNITS
 from shoplab.analysis.metrics import Metric, get_metric
@@ -249,6 +249,7 @@ def analyze(
     interactions: bool = True,
     allow_unvalidated: bool = False,
     fallbacks: Mapping[str, int] | None = None,
+    fallback_ceiling: float = MAX_FALLBACK_SHARE,
 ) -> Scorecard:
     """Analyse one experiment from the event log and exposures under ``$SHOPLAB_DATA``.
 
@@ -280,7 +281,9 @@ def analyze(
             first warning names what differs.
         fallbacks: serving fallbacks counted per variant (``shoplab.models.fallbacks``; the SDK
             passes them): a model-served arm that fell back often was not tested as deployed,
-            and the decision (``analysis.decision``) says so.
+            and the decision (``analysis.decision``) says so. Given, the scorecard has a
+            ``fallback_rate`` guardrail row per treatment (fallbacks / the arm's requests).
+        fallback_ceiling: the largest fallback share an arm may have (default 1 %).
 
     Raises:
         UnvalidatedLogError: the event log was never validated or changed since (unless
@@ -321,7 +324,8 @@ def analyze(
         exp.start,
         window.end,
         pre_days,
-        unit_columns_for(metric_defs),
+        # the fallback guardrail's denominator is the arm's requests (visit_rate's numerator)
+        unit_columns_for([*metric_defs, get_metric("visit_rate")] if fallbacks else metric_defs),
         user_attributes=segment in ("country", "platform", "user_type"),
     )
     variant_keys = [v.key for v in exp.variants]
@@ -352,6 +356,12 @@ def analyze(
         )
         rows = _with_unavailable(rows, all_defs, unavailable, variant_keys, counts)
         rows = [r for r in rows if r.metric not in hidden]
+        if fallbacks:
+            requests, per = _arm_requests(con), "requests"
+            if not any(requests.values()):  # a log without requests: the arms' units instead
+                requests, per = dict(counts), "units"
+            rows += fallback_rows(exp.control, exp.treatments, fallbacks, requests,
+                                  fallback_ceiling, per=per)
         seg_rows: list[SegmentRow] = []
         if segment is not None:
             seg_stats = _segment_statistics(con, q, segment, metric_defs, scan.caps)
@@ -399,9 +409,6 @@ def analyze(
         alpha=alpha,
         tuning_n=tuning_n,
     )
-    shares = {
-        v: n / counts[v] for v, n in (fallbacks or {}).items() if counts.get(v)
-    }
     return card.model_copy(update={"decision": decide(
         card.rows,
         {m.name: m for m in all_defs},
@@ -412,8 +419,14 @@ def analyze(
         as_of=window.as_of,
         end=exp.end,
         alpha=alpha,
-        fallback_share=shares,
+        fallback_ceiling=fallback_ceiling,  # read from the fallback_rate rows
     )})
+
+
+def _arm_requests(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Requests per variant in the unit table (the fallback guardrail's denominator)."""
+    got = con.sql("SELECT variant, sum(requests) FROM units GROUP BY variant").fetchall()
+    return {str(v): int(n or 0) for v, n in got}
 
 
 def _with_unavailable(

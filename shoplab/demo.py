@@ -48,8 +48,12 @@ DEMO_MODELS: dict[str, tuple[str, str, str]] = {
     # variant of rank_ranker_v2 -> (alias, feature service, algorithm)
     "control": ("champion", "ranker_v1", "logreg"),
     "ranker_v2": ("challenger", "ranker_v2", "lightgbm"),
+    "popularity": ("popularity", "ranker_v2", "popularity"),
 }
-"""The models the demo's rank experiment deploys, per variant."""
+"""The models the demo's rank experiment deploys, per variant: three of clearly different
+quality for the offline-vs-online table (``popularity``, a third arm the shipped config does
+not have, knows only the items' volumes)."""
+_DEMO_WEIGHTS = {"control": 0.34, "ranker_v2": 0.33, "popularity": 0.33}
 
 
 @dataclass(frozen=True)
@@ -156,12 +160,17 @@ def demo_configs(root: Path) -> Path:
     shutil.copytree(config_dir(), root)
     path = root / f"{RANK_EXPERIMENT}.yaml"
     doc = yaml.safe_load(path.read_text())
+    known = {v["key"] for v in doc["variants"]}
+    doc["variants"] += [{"key": k, "weight": 0.0, "params": {}} for k in DEMO_MODELS
+                        if k not in known]
     for variant in doc["variants"]:
         alias, service, _ = DEMO_MODELS[variant["key"]]
         variant["params"] = {"feature_service": service, "model": f"{MODEL_NAME}@{alias}"}
+        variant["weight"] = _DEMO_WEIGHTS[variant["key"]]
     doc["description"] = (
         f"The demo's rank experiment: {MODEL_NAME}@champion (logistic regression on ranker_v1) "
-        f"against {MODEL_NAME}@challenger (LightGBM on ranker_v2), both trained on the pre-period."
+        f"against {MODEL_NAME}@challenger (LightGBM on ranker_v2) and {MODEL_NAME}@popularity "
+        "(logistic regression on item popularity only), all trained on the pre-period."
     )
     header = (
         "# Written by `shoplab demo` from the shipped configs: the rank variants deploy models.\n"
@@ -213,8 +222,9 @@ def offline_online_table(trained: dict[str, Any], card: Any) -> Any:
     from rich.table import Table
 
     t = Table(title=f"Offline vs online: {RANK_EXPERIMENT} (online effect vs {card.control})")
-    for col in ("variant", "model", "algo", "service", "AUC", "GAUC", "NDCG@10",
-                "CTR lift [95% CI]", "CVR lift [95% CI]", "GMV/user lift [95% CI]"):
+    for col in ("variant", "model", "algo", "service", "AUC", "GAUC", "NDCG@10", "GAUC gain",
+                "NDCG gain", "CTR lift [95% CI]", "CVR lift [95% CI]", "GMV/user lift [95% CI]",
+                "sign agrees"):
         t.add_column(col)
     rows = {(r.metric, r.variant): r for r in card.rows}
 
@@ -227,12 +237,30 @@ def offline_online_table(trained: dict[str, Any], card: Any) -> Any:
     def fmt(v: float | None) -> str:
         return "—" if v is None else f"{v:.4f}"
 
+    base = trained.get(card.control)
+
+    def signed(v: float | None) -> str:
+        return "—" if v is None else f"{v:+.4f}"
+
+    def gain(model: Any, key: str) -> float | None:
+        a = getattr(model.metrics, key)
+        b = getattr(base.metrics, key) if base is not None else None
+        return None if a is None or b is None else float(a) - float(b)
+
     for variant, model in trained.items():
         m = model.metrics
+        g, ctr = gain(model, "gauc"), rows.get(("ctr", variant))
+        agrees = (
+            "—" if variant == card.control or g is None or ctr is None or ctr.rel_effect is None
+            or g == 0 or ctr.rel_effect == 0 else ("yes" if (g > 0) == (ctr.rel_effect > 0)
+                                                   else "NO")
+        )
         t.add_row(
             variant, model.version.ref, model.algo, model.spec.service,
             fmt(m.auc), fmt(m.gauc), fmt(m.ndcg_at_10),
-            lift("ctr", variant), lift("cvr", variant), lift("gmv_per_user", variant),
+            "—" if variant == card.control else signed(g),
+            "—" if variant == card.control else signed(gain(model, "ndcg_at_10")),
+            lift("ctr", variant), lift("cvr", variant), lift("gmv_per_user", variant), agrees,
         )
     return t
 
@@ -304,8 +332,9 @@ def _run(s: DemoSettings, console: Console | None, configs: Path) -> dict[str, A
         trained.update(
             _step(
                 con,
-                f"Train {MODEL_NAME}@champion (logreg, ranker_v1) and @challenger (LightGBM, "
-                f"ranker_v2) on the pre-period {s.start}..{day - timedelta(days=1)}",
+                f"Train {MODEL_NAME}@champion (logreg, ranker_v1), @challenger (LightGBM, "
+                f"ranker_v2) and @popularity on the pre-period {s.start}.."
+                f"{day - timedelta(days=1)}",
                 lambda: train_demo_models(s, day),
             )
         )

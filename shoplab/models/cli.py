@@ -71,7 +71,7 @@ def register(app: typer.Typer) -> None:
             typer.Option("--valid", help="Validation window START END (from --train's END on)."),
         ],
         service: Annotated[str, typer.Option(help="Feast feature service.")] = "ranker_v2",
-        algo: Annotated[str, typer.Option(help="lightgbm | logreg")] = "lightgbm",
+        algo: Annotated[str, typer.Option(help="lightgbm | logreg | popularity")] = "lightgbm",
         target: Annotated[str, typer.Option(help="click (CTR) | order (CVR: given a click)")] = (
             "click"
         ),

@@ -34,9 +34,12 @@ from mlflow.pyfunc.model import PythonModel  # noqa: E402  (already imported: no
 
 __all__ = ["ALGOS", "SERVING_POSITION", "TARGETS", "Algo", "FeatureSpec", "ShoplabRanker", "Target"]
 
-Algo = Literal["lightgbm", "logreg"]
+Algo = Literal["lightgbm", "logreg", "popularity"]
 Target = Literal["click", "order"]
-ALGOS: tuple[Algo, ...] = ("lightgbm", "logreg")
+ALGOS: tuple[Algo, ...] = ("lightgbm", "logreg", "popularity")
+"""``popularity``: logistic regression on the item's impression/click/order/GMV volumes only
+(``shoplab.models.train.POPULARITY_FEATURES``) and position: the weak baseline of the
+offline-vs-online comparison, which knows nothing of the user."""
 TARGETS: tuple[Target, ...] = ("click", "order")
 SERVING_POSITION = 1
 """The position every candidate is scored at (the top slot; positions in the log start at 1)."""
@@ -99,7 +102,10 @@ class FeatureSpec:
 
 
 class ShoplabRanker(PythonModel):
-    """An encoder and a fitted LightGBM booster or logistic regression, as one pyfunc model."""
+    """An encoder and a fitted LightGBM booster or logistic regression, as one pyfunc model.
+
+    ``algo == "popularity"`` is a logistic regression too (on fewer inputs).
+    """
 
     # MLflow wraps a subclass's ``predict`` to validate inputs by its type hints: none to read
     _skip_type_hint_validation = True

@@ -36,7 +36,7 @@ from shoplab.models.errors import (
 from shoplab.models.fallbacks import count_fallback
 from shoplab.models.loaded import RESOLVE_TTL_S, LoadedModel, load, resolve_cached
 
-__all__ = ["RANK_LAYER", "rank"]
+__all__ = ["RANK_LAYER", "fallback_reason", "rank"]
 
 RANK_LAYER = "rank"
 _log = logging.getLogger(__name__)
@@ -52,7 +52,8 @@ _SCHEMA = {
 }
 
 
-def _reason(exc: BaseException) -> str:
+def fallback_reason(exc: BaseException) -> str:
+    """The reason a fallback is counted under (``not_found``, ``load_error``, ...)."""
     for cls, reason in (
         (UnknownModelError, "not_found"),
         (ModelLoadError, "load_error"),
@@ -168,7 +169,7 @@ def _try(
     except RankingRequestError:
         raise  # the caller's request is bad whichever model serves it
     except Exception as exc:  # every model failure: count it, then fall back
-        reason = _reason(exc)
+        reason = fallback_reason(exc)
         message = f"{type(exc).__name__}: {exc}"
         count_fallback(experiment or "-", variant or "-", ref, reason, message)
         _log.warning(

@@ -38,6 +38,7 @@ from shoplab.models.registry import ModelVersionInfo, register
 __all__ = [
     "ID_FEATURES",
     "LIGHTGBM_PARAMS",
+    "POPULARITY_FEATURES",
     "TrainedModel",
     "data_version",
     "feature_spec",
@@ -50,6 +51,12 @@ Window = tuple[date | datetime | str, date | datetime | str]
 ID_FEATURES = frozenset({"item_stats__item_shop_id"})
 """Service columns that are ids, not signals: an id as a number means nothing to either model."""
 
+POPULARITY_FEATURES = tuple(
+    f"item_stats__item_{m}_{w}" for w in ("1d", "7d") for m in ("impressions", "clicks", "orders",
+                                                                "gmv")
+)
+"""The inputs of ``algo="popularity"`` (with ``position``): how much an item was seen, clicked
+and bought, nothing about the user or the query."""
 LIGHTGBM_PARAMS: Mapping[str, Any] = {
     "objective": "binary",
     "learning_rate": 0.05,
@@ -83,11 +90,30 @@ class TrainedModel:
 
 
 def feature_spec(
-    frame: pl.DataFrame, service: str, label_columns: list[str], target: Target
+    frame: pl.DataFrame,
+    service: str,
+    label_columns: list[str],
+    target: Target,
+    algo: Algo = "lightgbm",
 ) -> FeatureSpec:
-    """The spec of a training set: ``position`` and every service column but the ids."""
+    """The spec of a training set: ``position`` and every service column but the ids.
+
+    For ``algo="popularity"``, ``position`` and :data:`POPULARITY_FEATURES` only; the skew
+    guard still compares the whole service.
+
+    Raises:
+        InputError: ``popularity`` on a service without the item popularity features.
+    """
     service_features = [c for c in frame.columns if c not in label_columns]
     inputs = ["position", *(c for c in service_features if c not in ID_FEATURES)]
+    if algo == "popularity":
+        absent = [c for c in POPULARITY_FEATURES if c not in service_features]
+        if absent:
+            raise InputError(
+                f"service == {service!r} lacks {absent}, must return every item popularity "
+                f"feature for algo == 'popularity' ({list(POPULARITY_FEATURES)})."
+            )
+        inputs = ["position", *POPULARITY_FEATURES]
     return FeatureSpec(
         service=service,
         features=tuple(inputs),
@@ -112,7 +138,7 @@ def fit_ranker(frame: pl.DataFrame, spec: FeatureSpec, algo: Algo, label: str) -
             f"train window has {positives} positive {label} of {y.size} rows, must have both "
             "classes: widen the window."
         )
-    encoder = fit_encoder(frame, list(spec.features), one_hot=algo == "logreg")
+    encoder = fit_encoder(frame, list(spec.features), one_hot=algo != "lightgbm")
     x = encoder.matrix(frame)
     estimator: Any
     if algo == "lightgbm":
@@ -194,7 +220,8 @@ def train_model(
     Args:
         name: the registered model (a new version per call).
         service: the feature service to train and serve on (``ranker_v1``, ``ranker_v2``).
-        algo: ``lightgbm`` or ``logreg``.
+        algo: ``lightgbm``, ``logreg`` or ``popularity`` (logistic regression on the item
+            popularity features only: a weak baseline).
         train: ``(start, end)``, end excluded (a date means 00:00 UTC).
         valid: the evaluation window; must start at or after ``train``'s end (no overlap).
         target: ``click`` (CTR) or ``order`` (CVR: orders of clicked impressions).
@@ -227,7 +254,7 @@ def train_model(
 
     train_frame = _rows(tr, service, target, "train")
     valid_frame = _rows(va, service, target, "valid")
-    spec = feature_spec(train_frame, service, list(LABEL_COLUMNS), target)
+    spec = feature_spec(train_frame, service, list(LABEL_COLUMNS), target, algo)
     ranker = fit_ranker(train_frame, spec, algo, label)
     served = ranker.score(valid_frame)  # as serving scores: every row at the top position
     logged = ranker.score(valid_frame, position=None)  # at the logged positions

@@ -31,10 +31,10 @@ model must see what ``shoplab.rank`` would have given it at the request's time, 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -47,7 +47,19 @@ if TYPE_CHECKING:  # pragma: no cover
     from shoplab.features.services import ServicePlan, ViewPlan
     from shoplab.models.loaded import LoadedModel
 
-__all__ = ["DailyFeatures", "DayModel", "ModelStage", "query_strings"]
+__all__ = [
+    "UNATTRIBUTED",
+    "DailyFeatures",
+    "DayModel",
+    "ModelStage",
+    "RankArm",
+    "RankFailure",
+    "query_strings",
+    "rank_arms",
+]
+
+UNATTRIBUTED = "(unattributed)"
+"""Experiment and variant of a fallback whose requests no known rank arm explains."""
 
 _ITEM_VIEW = "item_stats"
 # join key of another view -> the item_stats column holding it (as shoplab.features.online reads)
@@ -281,6 +293,15 @@ class DayModel:
         return score
 
 
+@dataclass(frozen=True)
+class RankFailure:
+    """A rank model that cannot rank on a day; ``reason`` as ``shoplab.rank`` counts it."""
+
+    ref: str
+    reason: str
+    message: str
+
+
 class ModelStage:
     """The rank models a simulation serves: resolved per day, features refreshed per day."""
 
@@ -289,38 +310,85 @@ class ModelStage:
         self.features = DailyFeatures(first_day)
         self._plans: dict[str, ServicePlan] = {}
 
-    def prepare(self, day: date, refs: Sequence[str]) -> list[DayModel]:
+    def prepare(self, day: date, refs: Sequence[str]) -> list[DayModel | RankFailure]:
         """Resolve and load ``refs`` for ``day`` and compute the tables their services read.
 
-        Call it after the days before ``day`` are on disk.
-
-        Raises:
-            StateError: a reference that does not resolve or load, or a service the Feast
-                registry does not have: the experiment's models must exist before its days.
+        Call it after the days before ``day`` are on disk. A reference that does not resolve or
+        load, whose service the Feast registry does not have, or that reads features its
+        service does not return is a :class:`RankFailure` in its place, not an error: its
+        requests fall back (:meth:`fall_back`), as ``shoplab.rank`` would serve them.
         """
-        out = []
+        from shoplab.models.errors import ModelLoadError
+        from shoplab.models.serve import fallback_reason
+
+        out: list[DayModel | RankFailure] = []
         for ref in refs:
             try:
                 model = _load(ref)
                 plan = self._plan(model.spec.service)
+                missing = [
+                    f for f in model.spec.features if f != "position" and f not in _columns(plan)
+                ]
+                if missing:
+                    raise ModelLoadError(
+                        f"model {model.ref} reads {missing}, must read only features of service "
+                        f"{plan.name!r} (training/serving skew)."
+                    )
             except ShoplabError as exc:
-                raise StateError(
-                    f"simulate {day}: rank model == {ref!r} cannot rank: {exc} It must be "
-                    "registered (and its feature service applied) before the day its variant "
-                    "serves: train it on the pre-period, e.g. in simulate(on_day=...)."
-                ) from exc
-            missing = [
-                f for f in model.spec.features if f != "position" and f not in _columns(plan)
-            ]
-            if missing:
-                raise StateError(
-                    f"simulate {day}: rank model == {ref!r} reads {missing}, must read only "
-                    f"features of service {plan.name!r} (training/serving skew)."
-                )
+                out.append(RankFailure(
+                    ref, fallback_reason(exc), f"simulate {day}: rank model == {ref!r} cannot "
+                    f"rank: {exc}",
+                ))
+                continue
             for view in plan.views:
                 self.features.table(view, day)
             out.append(DayModel(ref, model, plan, self.features, day))
         return out
+
+    def fall_back(
+        self,
+        day: date,
+        models: Sequence[DayModel | RankFailure],
+        req_model: np.ndarray,
+        req_user: np.ndarray,
+        exposures: pl.DataFrame | None,
+        arms: Mapping[str, Sequence[RankArm]],
+    ) -> tuple[list[DayModel], np.ndarray]:
+        """Serve a failed model's requests with the control ranker, and count them per arm.
+
+        The control ranker is the experiment's first variant's model when it loaded today, else
+        the hand weights (code -1), as ``shoplab.rank`` falls back to the control's model and
+        then to the incoming order. Each failed reference's requests are counted per (experiment,
+        variant) of the users' exposures (``shoplab.models.fallbacks.record_day_fallbacks``):
+        the scorecard's ``fallback_rate`` guardrail reads them.
+
+        Args:
+            day: the simulated day.
+            models: what :meth:`prepare` returned, indexed by ``req_model``.
+            req_model: per request, the index into ``models`` of its rank model (-1: weights).
+            req_user: per request, the user's world index (0-based).
+            exposures: the day's exposures (``unit_id`` = user id, 1-based).
+            arms: per model reference, the rank-layer arms that deploy it (:func:`rank_arms`).
+
+        Returns:
+            The loaded models only, and ``req_model`` re-coded into them (-1: the weights).
+        """
+        from shoplab.models.fallbacks import record_day_fallbacks
+
+        loaded = [m for m in models if isinstance(m, DayModel)]
+        new_code = {m.ref: i for i, m in enumerate(loaded)}
+        lut = np.full(len(models) + 1, -1, dtype=np.int32)  # last slot: code -1 stays -1
+        for code, m in enumerate(models):  # a loop over the day's models (a handful)
+            if isinstance(m, DayModel):
+                lut[code] = new_code[m.ref]
+                continue
+            mine = list(arms.get(m.ref, ()))
+            control = next((a.control for a in mine if a.control is not None), None)
+            lut[code] = new_code.get(control, -1) if control is not None else -1
+            users = req_user[req_model == code].astype(np.int64) + 1
+            for (experiment, variant), n in _per_arm(users, mine, exposures).items():
+                record_day_fallbacks(experiment, variant, m.ref, m.reason, day, n, m.message)
+        return loaded, lut[np.where(req_model >= 0, req_model, len(models))]
 
     def _plan(self, service: str) -> ServicePlan:
         got = self._plans.get(service)
@@ -337,6 +405,63 @@ def _columns(plan: ServicePlan) -> set[str]:
     cols = {c for v in plan.views for c in v.columns}
     return cols | {f"{o.name}__{f}" for o, fs in zip(plan.odfvs, plan.odfv_features, strict=True)
                    for f in fs}
+
+
+def _per_arm(
+    users: np.ndarray, arms: Sequence[RankArm], exposures: pl.DataFrame | None
+) -> dict[tuple[str, str], int]:
+    """Requests of ``users`` (one entry per request) per (experiment, variant) of ``arms``."""
+    if users.size == 0:
+        return {}
+    keys = {(a.experiment, a.variant) for a in arms}
+    if exposures is None or not keys:
+        return {(UNATTRIBUTED, UNATTRIBUTED): int(users.size)}
+    exp = (
+        exposures.filter(pl.col("experiment").is_in([k[0] for k in keys]))
+        .select("experiment", "variant", "unit_id")
+        .unique()
+    )
+    got = (
+        pl.DataFrame({"unit_id": users})
+        .join(exp, on="unit_id", how="left")
+        .group_by("experiment", "variant")
+        .len()
+    )
+    out: dict[tuple[str, str], int] = {}
+    for e, v, n in got.iter_rows():  # one row per arm
+        key = (e, v) if (e, v) in keys else (UNATTRIBUTED, UNATTRIBUTED)
+        out[key] = out.get(key, 0) + int(n)
+    return out
+
+
+@dataclass(frozen=True)
+class RankArm:
+    """A rank-layer variant that deploys a model, and its experiment's control model."""
+
+    experiment: str
+    variant: str
+    control: str | None
+
+
+def rank_arms(layout: Any) -> dict[str, list[RankArm]]:
+    """Per model reference, the rank-layer arms of ``layout`` (a ``Layout``) that deploy it.
+
+    ``None`` (a policy that is not ``ExperimentPolicy``): no arm is known, fallbacks are
+    counted under :data:`UNATTRIBUTED`.
+    """
+    out: dict[str, list[RankArm]] = {}
+    for key, exp in sorted(getattr(layout, "experiments", {}).items()):
+        if exp.layer != "rank":
+            continue
+        first = exp.variants[0].params.get("model")
+        control = first if isinstance(first, str) else None
+        for v in exp.variants:
+            ref = v.params.get("model")
+            if isinstance(ref, str):
+                out.setdefault(ref, []).append(
+                    RankArm(key, v.key, control if control != ref else None)
+                )
+    return out
 
 
 def _load(ref: str) -> LoadedModel:

@@ -48,7 +48,7 @@ from shoplab.simulator.world import DAY_US, World, build_world, day_start_us
 from shoplab.simulator.writer import codes_to_strings, write_table
 
 if TYPE_CHECKING:  # pragma: no cover
-    from shoplab.simulator.model_rank import ModelStage
+    from shoplab.simulator.model_rank import DayModel, ModelStage
 
 __all__ = ["SimulationReport", "simulate", "world_of"]
 
@@ -221,14 +221,18 @@ def _simulate_day(
     req_params = {k: v[req_active] for k, v in params.items()}
     req_model = decided.model_code[req_active]
     slots = np.where(reqs.search, cfg.slots_search, cfg.slots_feed).astype(np.int64)
-    day_models = []
+    day_models: list[DayModel] = []
     if decided.models:
-        from shoplab.simulator.model_rank import ModelStage
+        from shoplab.simulator.model_rank import ModelStage, rank_arms
 
         writer.drain()  # the pipelines read yesterday's files
         if counters.models is None:
             counters.models = ModelStage(day - timedelta(days=day_index))
-        day_models = counters.models.prepare(day, decided.models)
+        # a model that cannot rank falls back to the control ranker, counted per arm and day
+        day_models, req_model = counters.models.fall_back(
+            day, counters.models.prepare(day, decided.models), req_model, reqs.user,
+            exposures, rank_arms(getattr(policy, "layout", None)),
+        )
 
     # Serve in chunks of requests sharing a recall size (a variant may change it) and a ranker
     # (the hand weights, or one model). Each chunk has its own generator, so chunks can run on
@@ -410,7 +414,9 @@ def simulate(
 
     Raises:
         InputError: a size is < 1, ``start`` is not a date, or the policy returns bad parameters.
-        StateError: a rank model a variant deploys cannot be resolved, loaded or served.
+        StateError: a rank model's feature service reads a request field the simulator does
+            not have. A model that cannot be resolved or loaded is no error: its requests are
+            ranked by the control ranker and counted (``shoplab.models.fallbacks``).
 
     Example:
         >>> import os, tempfile

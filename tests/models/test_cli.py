@@ -61,7 +61,7 @@ def test_train_list_show_alias_and_rank(use_world: World) -> None:
         (
             ["models", "train", "x", "--algo", "svm", "--train", "2026-01-02", "2026-01-04",
              "--valid", "2026-01-04", "2026-01-06"],
-            "error: algo == 'svm', must be one of ['lightgbm', 'logreg'].",
+            "error: algo == 'svm', must be one of ['lightgbm', 'logreg', 'popularity'].",
         ),
     ],
 )

@@ -142,3 +142,36 @@ def test_the_mlflow_uri_setting_points_elsewhere(
     assert tracking_uri() == other
     assert list_versions() == []  # a fresh store: none of the world's models
     assert (tmp_path / "elsewhere.db").is_file()
+
+
+def test_popularity_ranker_reads_only_item_popularity(use_world: World) -> None:
+    """``algo="popularity"``: position + the item volumes; equal to scikit-learn's own fit of
+    the same standardized matrix; two users asking about the same item get the same score."""
+    from sklearn.linear_model import LogisticRegression
+
+    from shoplab.models.train import LOGREG_C, POPULARITY_FEATURES
+
+    trained = train_model("ctr_popularity", "ranker_v2", "popularity", TRAIN, VALID)
+    assert trained.spec.features == ("position", *POPULARITY_FEATURES)
+    info = get_version(trained.version.ref)
+    assert json.loads(info.tags["shoplab.features"]) == ["position", *POPULARITY_FEATURES]
+    assert info.tags["shoplab.algo"] == "popularity"
+    ranker = load(info).ranker
+    assert ranker is not None
+    frame = sf.training_set(sf.training_labels(*TRAIN), "ranker_v2")
+    x = ranker.encoder.matrix(frame)
+    y = frame["clicked"].cast(pl.Int8).to_numpy()
+    want = LogisticRegression(C=LOGREG_C, max_iter=2000).fit(x, y).predict_proba(x)[:, 1]
+    np.testing.assert_allclose(ranker.score(frame, position=None), want, rtol=1e-6, atol=1e-9)
+    served = frame.with_columns(score=pl.Series(ranker.score(frame)))
+    per_item = served.group_by([*POPULARITY_FEATURES]).agg(pl.col("score").n_unique().alias("n"))
+    assert per_item["n"].max() == 1  # the user's features change nothing
+    assert 0.0 < trained.metrics.gauc < 1.0  # computed (a weak model, not a broken one)
+
+
+def test_popularity_needs_the_item_features(use_world: World) -> None:
+    from shoplab.models.train import feature_spec
+
+    frame = pl.DataFrame({"position": [1], "clicked": [True], "user_long_term__x": [1.0]})
+    with pytest.raises(InputError, match="lacks .*item_stats__item_impressions_1d"):
+        feature_spec(frame, "ranker_v1x", ["clicked", "position"], "click", "popularity")

@@ -236,7 +236,8 @@ def test_demo_configs_deploy_the_two_models(tmp_path: Path) -> None:
     active = pl.DataFrame({"user_id": range(1, 2001)})
     decision = ExperimentPolicy(root)(day, active)
     refs = decision.params.filter(pl.col("rank_model").is_not_null())["rank_model"]
-    assert set(refs) == {"ctr_ranker@champion", "ctr_ranker@challenger"}
+    assert set(refs) == {f"ctr_ranker@{alias}" for alias, _, _ in DEMO_MODELS.values()}
+    assert len(DEMO_MODELS) == 3  # popularity, logreg v1, LightGBM v2
     assert 0.45 * 2000 < len(refs) < 0.7 * 2000  # traffic 0.6 of the non-holdout users
 
 
@@ -258,3 +259,78 @@ def test_a_rank_model_must_be_a_string() -> None:
 
 _EXPOSURES = {"experiment": pl.String, "variant": pl.String, "unit_id": pl.Int64,
               "ts": pl.Datetime("us", "UTC")}
+
+
+def _missing_model_configs(root: Path) -> Path:
+    """A rank experiment whose treatment deploys a model never registered."""
+    layers = {"layers": [{"name": n, "salt": f"layer_{n}"}
+                         for n in ("recall", "prerank", "rank", "mix")]}
+    doc = {
+        "key": "rank_missing",
+        "layer": "rank",
+        "buckets": [0, 10000],
+        "variants": [
+            {"key": "control", "weight": 0.5, "params": {}},
+            {"key": "treatment", "weight": 0.5, "params": {"model": "never_trained@challenger"}},
+        ],
+        "status": "running",
+        "start": "2026-01-02T00:00:00Z",
+        "end": "2026-01-04T00:00:00Z",
+        "metrics": {"primary": "ctr", "guardrails": ["refund_rate"]},
+        "owner": "tests",
+    }
+    root.mkdir()
+    (root / "layers.yaml").write_text(yaml.safe_dump(layers, sort_keys=False))
+    (root / "rank_missing.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    clear_configs()
+    return root
+
+
+def test_a_missing_treatment_model_falls_back_and_fails_the_guardrail(tmp_path: Path) -> None:
+    """The simulator serves the treatment with the control ranker, counts every request (brute
+    force from the log), and the scorecard's fallback_rate row fails the decision."""
+    from shoplab import sdk
+    from shoplab.analysis.decision import FALLBACK_METRIC
+    from shoplab.analysis.engine import analyze
+    from shoplab.core.paths import events_dir, exposures_dir
+    from shoplab.events import load_events
+    from shoplab.models.fallbacks import fallback_days
+    from shoplab.simulator import ExperimentPolicy, simulate
+
+    configs = _missing_model_configs(tmp_path / "configs")
+    root = tmp_path / "data"
+    root.mkdir()
+    with using_data_root(root):
+        clear_models()
+        simulate(users=1_500, items=300, days=3, seed=11, start=START,
+                 policy=ExperimentPolicy(load_layout(configs)))
+        load_events()
+        days = fallback_days("rank_missing")
+        assert {(e, v, m, r) for e, v, m, r, _, _ in days} == {
+            ("rank_missing", "treatment", "never_trained@challenger", "not_found")
+        }
+        # brute force: every request of a treatment-exposed user on an experiment day
+        req = pl.read_parquet(events_dir("requests") / "*.parquet").with_columns(
+            day=pl.col("ts").dt.date())
+        exp = pl.read_parquet(exposures_dir() / "**" / "*.parquet").filter(
+            (pl.col("experiment") == "rank_missing") & (pl.col("variant") == "treatment")
+        ).select(pl.col("unit_id").alias("user_id"), day=pl.col("ts").dt.date()).unique()
+        want = req.join(exp, on=["user_id", "day"]).group_by("day").len().sort("day")
+        assert [(d, n) for *_, d, n in days] == list(want.iter_rows())
+        layout = load_layout(configs)
+        card = analyze(layout.experiments["rank_missing"], daily=False,
+                       fallbacks=sdk._fallbacks("rank_missing"))
+    row = card.row(FALLBACK_METRIC, "treatment")
+    assert row.role == "guardrail"
+    assert row.control_value == 0.0
+    assert row.treatment_value is not None
+    assert row.treatment_value == pytest.approx(want["len"].sum() / row.n_treatment)
+    assert row.treatment_value > 0.99  # every treatment request fell back
+    assert row.detail.endswith("FAIL (treatment)")
+    assert card.decision is not None
+    assert card.decision.decision in ("don't ship", "stop for harm")
+    assert any(r.startswith(f"treatment: guardrail {FALLBACK_METRIC} failed") for r in
+               card.decision.reasons)
+    from shoplab.analysis.render import render_rich
+
+    assert list(render_rich(card))  # the row renders like any other
