@@ -35,6 +35,7 @@ from shoplab.experiments.hashing import BUCKETS
 __all__ = [
     "HOLDOUT_IN_EXPERIMENTS",
     "HOLDOUT_VARIANT",
+    "INTERLEAVED_VARIANT",
     "Experiment",
     "Holdout",
     "Layer",
@@ -52,6 +53,8 @@ WEIGHT_TOLERANCE = 1e-6
 [0.99, 1.01], so a loose sum would mean different splits on different clients."""
 
 HOLDOUT_VARIANT = "holdout"
+INTERLEAVED_VARIANT = "interleaved"
+"""The exposure variant of every unit of an interleaving experiment: it has no arms."""
 HOLDOUT_IN_EXPERIMENTS = "in_experiments"
 
 _KEY = r"^[a-z][a-z0-9_]*$"
@@ -138,6 +141,10 @@ class Experiment(_Strict):
 
     key: Key
     layer: Key
+    type: Literal["ab", "interleaving"] = "ab"
+    """``ab``: units split into arms. ``interleaving``: two rank variants, every unit sees their
+    team-draft interleaving (:mod:`experiments.interleaving`); exposures log the variant
+    :data:`INTERLEAVED_VARIANT`."""
     buckets: Annotated[list[int], Field(min_length=2, max_length=2)] | None = None
     traffic: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
     variants: Annotated[list[Variant], Field(min_length=2)]

@@ -8,9 +8,10 @@ day 8 of a simulation. Targeting values must be countries and platforms of the e
 contract (``shoplab.core.contract``).
 Set rules (:mod:`experiments.layout`): known layer, a range for every experiment, no overlapping
 ranges in a layer while both run, no unit allowlisted twice in a layer. Catalog rule: every metric
-name is in the analysis catalog. Model rule: a variant's ``model`` / ``feature_service`` params
-name a registered model version and a feature service that match (``param_checker``, from
-``shoplab.models.deploy_check``).
+name is in the analysis catalog. Interleaving rule: a ``type: interleaving`` experiment has two
+variants in the rank layer that set only ranker params. Model rule: a variant's ``model`` /
+``feature_service`` params name a registered model version and a feature service that match
+(``param_checker``, from ``shoplab.models.deploy_check``).
 
 The metric catalog, the parameter bounds and the model registry belong to the layers that define
 them (analysis, the simulator, models), which this layer must not import: the caller passes them
@@ -144,11 +145,16 @@ def _lock_problems(
             ("variants", "units would move between variants"),
         ):
             if old[field] != cur[field]:
-                name = {"layer_salt": "layer salt", "variants": "variants (key, weight)"}[field] \
-                    if field in ("layer_salt", "variants") else field
+                name = (
+                    {"layer_salt": "layer salt", "variants": "variants (key, weight)"}[field]
+                    if field in ("layer_salt", "variants")
+                    else field
+                )
                 problems.append(
                     Problem(
-                        f, field, cur[field],
+                        f,
+                        field,
+                        cur[field],
                         f"must equal the locked {name} {old[field]!r} of running experiment "
                         f"{key} ({why}); {fix}.",
                     )
@@ -157,7 +163,9 @@ def _lock_problems(
         if not (c0 <= o0 and o1 <= c1):
             problems.append(
                 Problem(
-                    f, "buckets", [c0, c1],
+                    f,
+                    "buckets",
+                    [c0, c1],
                     f"must contain the locked range [{o0}, {o1}) of running experiment {key} "
                     f"(units would leave it mid-test); pin buckets or {fix}.",
                 )
@@ -171,7 +179,9 @@ def _lock_problems(
     ):
         problems.append(
             Problem(
-                LAYERS_FILE, "holdout.share", h.share,
+                LAYERS_FILE,
+                "holdout.share",
+                h.share,
                 f"must equal the locked share {old_h['share']} (units would move in or out of "
                 f"the holdout); {fix}.",
             )
@@ -213,11 +223,63 @@ def _param_problems(file: str, e: Experiment, bounds: ParamBounds) -> list[Probl
                 continue
             lo, hi = bounds[name]
             if isinstance(param, str) or not lo <= param <= hi:
-                out.append(Problem(
-                    file, f"variants[{i}].params.{name}", param,
-                    f"must be a number within [{lo:g}, {hi:g}] (a stage parameter the "
-                    "serving system bounds).",
-                ))
+                out.append(
+                    Problem(
+                        file,
+                        f"variants[{i}].params.{name}",
+                        param,
+                        f"must be a number within [{lo:g}, {hi:g}] (a stage parameter the "
+                        "serving system bounds).",
+                    )
+                )
+    return out
+
+
+INTERLEAVING_LAYER = "rank"
+"""Interleaving compares two rankers: the rank stage is the only one that orders one list."""
+_RANKER_PARAMS = ("model", "feature_service")  # plus every rank_w_* hand weight
+
+
+def _interleaving_problems(file: str, e: Experiment) -> list[Problem]:
+    """An interleaving experiment: two rank-layer variants, each naming a ranker by its params.
+
+    One list is shown per request, so a variant may only set what decides its *ranking*: hand
+    weights (``rank_w_*``) or a ``model`` reference (with its ``feature_service``). Empty params
+    are the baseline ranker (an A/A's control).
+    """
+    if e.type != "interleaving":
+        return []
+    out = []
+    if e.layer != INTERLEAVING_LAYER:
+        out.append(
+            Problem(
+                file,
+                "layer",
+                e.layer,
+                f"must be {INTERLEAVING_LAYER!r} for type == 'interleaving' (it compares rankers).",
+            )
+        )
+    if len(e.variants) != 2:
+        out.append(
+            Problem(
+                file,
+                "variants",
+                [v.key for v in e.variants],
+                "must be exactly two for type == 'interleaving' (ranker A, then ranker B).",
+            )
+        )
+    for i, v in enumerate(e.variants):
+        for name, value in v.params.items():
+            if not (name in _RANKER_PARAMS or name.startswith("rank_w_")):
+                out.append(
+                    Problem(
+                        file,
+                        f"variants[{i}].params.{name}",
+                        value,
+                        "must be a ranker param (model, feature_service, rank_w_*) in an "
+                        "interleaving experiment: both rankers share one list.",
+                    )
+                )
     return out
 
 
@@ -300,6 +362,7 @@ def validate(
             problems += _metric_problems(file, e.metrics.names(), catalog)
         problems += _targeting_problems(file, e)
         problems += _param_problems(file, e, bounds)
+        problems += _interleaving_problems(file, e)
         if param_checker is not None:
             problems += _checked_problems(file, e, param_checker)
     holdout = cfg.layers.holdout if cfg.layers is not None else None
@@ -317,8 +380,7 @@ def validate(
         locked = {
             k: (str(v.get("salt")), int(v["buckets"][0]), int(v["buckets"][1]))
             for k, v in ((lock or {}).get("experiments") or {}).items()
-            if isinstance(v, dict) and isinstance(v.get("buckets"), list)
-            and len(v["buckets"]) == 2
+            if isinstance(v, dict) and isinstance(v.get("buckets"), list) and len(v["buckets"]) == 2
         }
         problems += set_problems(cfg.layers, cfg.experiments, placements, cfg.files, locked)
         running = {

@@ -73,7 +73,7 @@ def test_schema_prints_json(tmp_path: Path) -> None:
 def test_public_surface_is_exactly_all(module: object) -> None:
     names = {n for n in dir(module) if not n.startswith("_")}
     submodules = {"allocation", "assignment", "errors", "exposures", "hashing", "layout", "loader",
-                  "models", "request_plan", "results", "validation",
+                  "interleaving", "models", "request_plan", "results", "validation",
                   "cli"}
     assert names - submodules == set(module.__all__)  # type: ignore[attr-defined]
     import shoplab

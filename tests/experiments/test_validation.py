@@ -280,8 +280,8 @@ def test_yaml_schema_export_matches_committed_files() -> None:
         assert committed == doc, f"run: shoplab experiments schema --out {SCHEMA_DIR}"
     props = schema_documents()["experiment"]["properties"]
     assert set(props) == {
-        "key", "layer", "buckets", "traffic", "variants", "targeting", "allowlist", "status",
-        "start", "end", "hash_version", "salt", "metrics", "description", "owner",
+        "key", "layer", "type", "buckets", "traffic", "variants", "targeting", "allowlist",
+        "status", "start", "end", "hash_version", "salt", "metrics", "description", "owner",
     }
     assert props["status"]["enum"] == ["draft", "running", "stopped"]
 
