@@ -42,6 +42,7 @@ _EXPORTS: dict[str, str] = {
     "rank": "shoplab.models",
     "analyze": "shoplab.sdk",
     "power": "shoplab.sdk",
+    "off_policy_evaluation": "shoplab.sdk",
     "Scorecard": "shoplab.analysis",
     # the error tree: `except shoplab.ShoplabError` catches everything shoplab raises on purpose
     "ShoplabError": "shoplab.core.errors",
@@ -67,6 +68,7 @@ __all__ = [  # exactly the keys of _EXPORTS plus __version__ (tests/shoplab/test
     "data_root",
     "load_events",
     "load_experiments",
+    "off_policy_evaluation",
     "power",
     "rank",
     "ranking_features",
@@ -91,7 +93,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from shoplab.experiments import assign, assign_frame, load_experiments
     from shoplab.features import ranking_features, training_labels, training_set
     from shoplab.models import rank, train_model
-    from shoplab.sdk import analyze, power
+    from shoplab.sdk import analyze, off_policy_evaluation, power
     from shoplab.simulator import simulate
 
 

@@ -26,6 +26,7 @@ EXPECTED = {
     "data_root",
     "load_events",
     "load_experiments",
+    "off_policy_evaluation",
     "power",
     "rank",
     "ranking_features",
