@@ -14,7 +14,8 @@ from typing import Annotated, Any
 import typer
 
 AREAS = (
-    "simulator", "experiments", "features", "online_stores", "models", "analysis", "dashboard"
+    "simulator", "experiments", "features", "online_stores", "stream", "models", "analysis",
+    "dashboard",
 )
 
 

@@ -107,7 +107,9 @@ def read_view(
     values = keys.to_numpy() if null is None else keys.fill_null(0).to_numpy()
     unique, inverse = np.unique(values if null is None else values[~null], return_inverse=True)
     # ids are int64: their decimal text is exact JSON; a trailing null reads as "no row"
-    param = "[" + ",".join(map(str, unique.tolist())) + (",null]" if null is not None else "]")
+    # (every key null: "[null]", not "[,null]")
+    elements = [*map(str, unique.tolist()), *(["null"] if null is not None else [])]
+    param = "[" + ",".join(elements) + "]"
     packed = set(spec.packed)
     text = tuple(f for f in feats if f not in packed)
     rows = con.execute(_sql(spec, text), (spec.null_blob(), param)).fetchall()

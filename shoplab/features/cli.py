@@ -26,7 +26,7 @@ def _instant(value: str | None, option: str) -> datetime:
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``shoplab features build|apply|materialize``."""
+    """Add ``shoplab features build|apply|materialize|stream``."""
     features = typer.Typer(
         help="Feature store: build feature tables, apply the Feast repo, "
         "materialize to the online store.",
@@ -88,5 +88,30 @@ def register(app: typer.Typer) -> None:
             got = state.views.get(view)
             log = f" (event log {got.event_log})" if got is not None and got.event_log else ""
             typer.echo(f"{view}: {lo.isoformat()} .. {hi.isoformat()}{log}")
+
+    @features.command("stream")
+    def stream(
+        bootstrap: str = typer.Option(..., help="The Kafka-protocol broker, host:port."),
+        topic: str = typer.Option("shoplab.events", help="The event topic (Arrow IPC batches)."),
+        group: str = typer.Option("shoplab-short-term", help="Names the checkpoint."),
+        poll: float = typer.Option(0.2, help="Seconds a poll waits for new messages."),
+        until_idle: bool = typer.Option(
+            False, "--until-idle", help="Stop once the topic is drained (catch up, then exit)."
+        ),
+    ) -> None:
+        """Keep user_short_term fresh: consume the event topic, push rows to the online store."""
+        from shoplab.features.stream import ShortTermProcessor
+
+        with ShortTermProcessor(bootstrap=bootstrap, topic=topic, group=group) as proc:
+            typer.echo(f"consuming {topic} at {bootstrap}; checkpoint {proc.checkpoint}")
+            while True:
+                report = proc.poll(poll)
+                if report.messages:
+                    typer.echo(
+                        f"{report.events:,} events, watermark {report.watermark}: pushed "
+                        f"{report.fresh_rows:,} fresh + {report.boundary_rows:,} hourly rows"
+                    )
+                elif until_idle:
+                    return
 
     app.add_typer(features, name="features")
