@@ -121,8 +121,9 @@ def _answering(fn: Callable[_P, _R]) -> Callable[_P, _R]:
         try:
             return fn(*args, **kwargs)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
+            at = next((f" at {identity(a)}" for a in args if isinstance(a, RepoConfig)), "")
             raise RedisUnavailableError(
-                f"the Redis online store does not answer ({exc}), must be running: start "
+                f"the Redis online store{at} does not answer ({exc}), must be running: start "
                 "redis-server or point SHOPLAB_REDIS_URL (or the yaml's `url`) at it. A "
                 "materialization cut short is re-run whole by the next `materialize`."
             ) from exc
