@@ -3,8 +3,11 @@
 The one orchestrator of the analysis. Each step is a named function below, in the order
 ``analyze`` runs them: check the options, fix the window, scan the event log once (unit table,
 caps, daily series), reduce to sufficient statistics, check the sample ratio, build the rows,
-the segments, the daily points and the cross-layer checks, assemble the Scorecard. The unit
-table is built once and handed to the interaction checks explicitly (:class:`UnitTable`).
+the segments, the daily points, the triggered rows (``triggered=True``:
+``analysis.triggered_rows``, from the same units) and the cross-layer checks, assemble the
+Scorecard. The unit table is built once and handed to the interaction checks explicitly
+(:class:`UnitTable`). An interleaving experiment has no arms and its own scorecard type: it is
+refused here and read by ``analysis.interleaving.analyze_interleaving``.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from shoplab.analysis.concentration import concentration_rows
 from shoplab.analysis.daily import DailyStatistics, daily_points, daily_statistics
 from shoplab.analysis.decision import MAX_FALLBACK_SHARE, decide, fallback_rows
 from shoplab.analysis.interactions import interaction_rows
+from shoplab.analysis.interleaving import experiment_type
 from shoplab.analysis.limits import DAILY_AUTO_MAX_UNITS
 from shoplab.analysis.metrics import Metric, get_metric
 from shoplab.analysis.reduce import Caps, StatisticsTable, reduce_statistics, winsorize_caps
@@ -40,6 +44,7 @@ from shoplab.analysis.scorecard import (
     SegmentRow,
     SequentialInfo,
     SrmInfo,
+    TriggeredRow,
     VariantInfo,
 )
 from shoplab.analysis.sequential import DEFAULT_TUNING_N, mixture_rho
@@ -53,6 +58,7 @@ from shoplab.analysis.spec import (
     scorecard_metrics,
 )
 from shoplab.analysis.srm import SRM_THRESHOLD, SrmTest, srm_test
+from shoplab.analysis.triggered_rows import build_triggered_units, triggered_rows
 from shoplab.analysis.unit_query import (
     SEGMENT_DIMENSIONS,
     EventTableMissingError,
@@ -83,7 +89,6 @@ __all__ = [
     "metric_test_options",
     "resolve_experiment",
 ]
-
 
 
 class _Window(NamedTuple):
@@ -186,9 +191,7 @@ def _srm_warnings(
 
 def _require_event_log() -> None:
     """Refuse to analyze a data root without an event log (no scorecard of nothing is saved)."""
-    if not any(
-        parquet_files(paths.events_dir(t)) for t, spec in TABLES.items() if spec.daily
-    ):
+    if not any(parquet_files(paths.events_dir(t)) for t, spec in TABLES.items() if spec.daily):
         raise EventTableMissingError(
             f"no event log under {paths.events_dir()}: no daily file of any fact table; "
             "simulate one (shoplab simulate) or import your logs first."
@@ -250,6 +253,7 @@ def analyze(
     allow_unvalidated: bool = False,
     fallbacks: Mapping[str, int] | None = None,
     fallback_ceiling: float = MAX_FALLBACK_SHARE,
+    triggered: bool = False,
 ) -> Scorecard:
     """Analyse one experiment from the event log and exposures under ``$SHOPLAB_DATA``.
 
@@ -284,18 +288,31 @@ def analyze(
             and the decision (``analysis.decision``) says so. Given, the scorecard has a
             ``fallback_rate`` guardrail row per treatment (fallbacks / the arm's requests).
         fallback_ceiling: the largest fallback share an arm may have (default 1 %).
+        triggered: also run the triggered analysis (``analysis.triggered_rows``): per metric the
+            effect on triggered units (from ``events/triggers``, counted from their first
+            triggered request), its dilution to the population (Deng & Hu) and the variance
+            reduction against the untriggered estimate, in ``Scorecard.triggered``.
 
     Raises:
         UnvalidatedLogError: the event log was never validated or changed since (unless
             ``allow_unvalidated``).
         UnknownExperimentError: unknown key.
         analysis.metrics.UnknownMetricError: unknown metric.
-        InputError: bad option values (the message names the field, the value and the rule).
+        InputError: bad option values (the message names the field, the value and the rule), or
+            an interleaving experiment (``analysis.interleaving.analyze_interleaving`` reads it).
+        EventTableMissingError: ``triggered`` and no triggers rows for the experiment.
     """
     _check_options(alpha, pre_days, segment)
     _require_event_log()
     log = check_event_log(allow_unvalidated=allow_unvalidated)
-    exp = as_spec(resolve_experiment(experiment, experiments))
+    resolved = resolve_experiment(experiment, experiments)
+    if experiment_type(resolved) == "interleaving":
+        raise InputError(
+            f"experiment {resolved.key}: type == 'interleaving', must be analysed with "
+            "analysis.interleaving.analyze_interleaving (its own scorecard type; "
+            "`shoplab analyze` and shoplab.analyze_interleaving dispatch to it)."
+        )
+    exp = as_spec(resolved)
     metric_defs, tested = scorecard_metrics(exp, metrics)
     # shop concentration is computed beside the unit table (analysis.concentration), not from it
     conc_defs = [m for m in metric_defs if m.kind == "concentration"]
@@ -316,7 +333,8 @@ def analyze(
     if not metric_defs:
         raise EventTableMissingError(
             f"metrics == {[m.name for m in all_defs]}, none available on this log: "
-            + "; ".join(f"{k}: {not_available(v)}" for k, v in unavailable.items()) + "."
+            + "; ".join(f"{k}: {not_available(v)}" for k, v in unavailable.items())
+            + "."
         )
     window = _window(exp, as_of)
     q = UnitQuery(
@@ -351,8 +369,12 @@ def analyze(
             tested,
         )
         rows += concentration_rows(
-            con, q, [m for m in conc_defs if m.name not in unavailable], variant_keys,
-            alpha=alpha, units=scan.table.name,
+            con,
+            q,
+            [m for m in conc_defs if m.name not in unavailable],
+            variant_keys,
+            alpha=alpha,
+            units=scan.table.name,
         )
         rows = _with_unavailable(rows, all_defs, unavailable, variant_keys, counts)
         rows = [r for r in rows if r.metric not in hidden]
@@ -360,8 +382,9 @@ def analyze(
             requests, per = _arm_requests(con), "requests"
             if not any(requests.values()):  # a log without requests: the arms' units instead
                 requests, per = dict(counts), "units"
-            rows += fallback_rows(exp.control, exp.treatments, fallbacks, requests,
-                                  fallback_ceiling, per=per)
+            rows += fallback_rows(
+                exp.control, exp.treatments, fallbacks, requests, fallback_ceiling, per=per
+            )
         seg_rows: list[SegmentRow] = []
         if segment is not None:
             seg_stats = _segment_statistics(con, q, segment, metric_defs, scan.caps)
@@ -388,6 +411,18 @@ def analyze(
             if scan.series is not None
             else []
         )
+        trig_rows = (
+            _triggered(
+                con,
+                q,
+                f"{scan.table.name}_base",
+                [m for m in metric_defs if m.name not in hidden],
+                variant_keys,
+                alpha,
+            )
+            if triggered
+            else []
+        )
         # while ``con`` is open: the checks copy this unit table instead of scanning the log
         inter_rows = (
             interaction_rows(exp, experiments, window.as_of, alpha, scan.table, warnings)
@@ -403,24 +438,41 @@ def analyze(
         srm,
         counts,
         n_multi,
-        _Sections(rows, segment, seg_rows, points, inter_rows, warnings),
+        _Sections(rows, segment, seg_rows, points, inter_rows, warnings, trig_rows),
         log,
         cuped=cuped,
         alpha=alpha,
         tuning_n=tuning_n,
     )
-    return card.model_copy(update={"decision": decide(
-        card.rows,
-        {m.name: m for m in all_defs},
-        primary=exp.metrics.primary,
-        guardrails=list(exp.metrics.guardrails),
-        trustworthy=card.trustworthy,
-        status=card.status,
-        as_of=window.as_of,
-        end=exp.end,
-        alpha=alpha,
-        fallback_ceiling=fallback_ceiling,  # read from the fallback_rate rows
-    )})
+    return card.model_copy(
+        update={
+            "decision": decide(
+                card.rows,
+                {m.name: m for m in all_defs},
+                primary=exp.metrics.primary,
+                guardrails=list(exp.metrics.guardrails),
+                trustworthy=card.trustworthy,
+                status=card.status,
+                as_of=window.as_of,
+                end=exp.end,
+                alpha=alpha,
+                fallback_ceiling=fallback_ceiling,  # read from the fallback_rate rows
+            )
+        }
+    )
+
+
+def _triggered(
+    con: duckdb.DuckDBPyConnection,
+    q: UnitQuery,
+    base: str,
+    metrics: Sequence[Metric],
+    variant_keys: Sequence[str],
+    alpha: float,
+) -> list[TriggeredRow]:
+    """The triggered rows, from the scorecard's own units (``base``) and the triggers."""
+    build_triggered_units(con, q, q.columns, base, units=base.removesuffix("_base"))
+    return triggered_rows(con, metrics, variant_keys, alpha=alpha)
 
 
 def _arm_requests(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
@@ -442,11 +494,18 @@ def _with_unavailable(
     have = {(r.variant, r.metric): r for r in rows}
     return [
         # validated from a dict: the optional statistics fields stay at their None defaults
-        MetricRow.model_validate({
-            "metric": m.name, "role": m.role, "kind": m.kind, "variant": vk,
-            "status": "no_data", "detail": not_available(unavailable[m.name]),
-            "n_control": counts.get(variant_keys[0], 0), "n_treatment": counts.get(vk, 0),
-        })
+        MetricRow.model_validate(
+            {
+                "metric": m.name,
+                "role": m.role,
+                "kind": m.kind,
+                "variant": vk,
+                "status": "no_data",
+                "detail": not_available(unavailable[m.name]),
+                "n_control": counts.get(variant_keys[0], 0),
+                "n_treatment": counts.get(vk, 0),
+            }
+        )
         if m.name in unavailable
         else have[(vk, m.name)]
         for vk in variant_keys[1:]
@@ -461,6 +520,7 @@ class _Sections(NamedTuple):
     daily: list[DailyPoint]
     interactions: list[InteractionRow]
     warnings: list[str]
+    triggered: list[TriggeredRow]
 
 
 def _scorecard(
@@ -518,4 +578,5 @@ def _scorecard(
         segments=parts.segments,
         daily=parts.daily,
         interactions=parts.interactions,
+        triggered=parts.triggered,
     )

@@ -35,6 +35,7 @@ __all__ = [
     "SegmentRow",
     "SequentialInfo",
     "SrmInfo",
+    "TriggeredRow",
     "VariantInfo",
     "load_scorecard",
     "save_scorecard",
@@ -153,11 +154,11 @@ class MetricRow(_Model):
     cs_upper: float | None = None
     chance_to_win: float | None = Field(
         default=None,
-        description="P(treatment better than control), direction-aware (analysis.bayes)"
+        description="P(treatment better than control), direction-aware (analysis.bayes)",
     )
     expected_loss: float | None = Field(
         default=None,
-        description="E[loss if the treatment ships and is worse], in the metric's units"
+        description="E[loss if the treatment ships and is worse], in the metric's units",
     )
     cred_lower: float | None = Field(default=None, description="credible interval lower bound")
     cred_upper: float | None = Field(default=None, description="credible interval upper bound")
@@ -220,6 +221,44 @@ class InteractionRow(_Model):
     flagged: bool = False
 
 
+class TriggeredRow(_Model):
+    """One metric × treatment of the triggered analysis (``analyze(..., triggered=True)``).
+
+    ``triggered_*``: the effect among triggered units, counted from their first triggered request;
+    ``diluted_*``: Deng & Hu's dilution of it to the whole population (``dilution``: the pooled
+    trigger rate for mean and proportion metrics, the triggered share of the denominator for
+    ratio metrics; ``analysis.triggered_rows``); ``untriggered_*``: the same metric on all units
+    (the same per-unit values, no CUPED); ``width_ratio``: diluted interval width over the
+    untriggered one (< 1: the variance reduction of triggering).
+    """
+
+    metric: str
+    kind: str
+    variant: str
+    status: RowStatus
+    detail: str = ""
+    units: int
+    triggered_units: int
+    trigger_rate: float | None = None
+    dilution: float | None = None
+    control_value: float | None = Field(None, description="control, triggered units")
+    treatment_value: float | None = Field(None, description="treatment, triggered units")
+    triggered_effect: float | None = None
+    triggered_se: float | None = None
+    triggered_ci_lower: float | None = None
+    triggered_ci_upper: float | None = None
+    pvalue: float | None = Field(None, description="two-sided z test of the triggered effect")
+    diluted_effect: float | None = None
+    diluted_se: float | None = None
+    diluted_ci_lower: float | None = None
+    diluted_ci_upper: float | None = None
+    untriggered_effect: float | None = None
+    untriggered_se: float | None = None
+    untriggered_ci_lower: float | None = None
+    untriggered_ci_upper: float | None = None
+    width_ratio: float | None = None
+
+
 class Scorecard(_Model):
     """The analysis of one experiment as of one instant.
 
@@ -263,6 +302,9 @@ class Scorecard(_Model):
     segments: list[SegmentRow] = []
     daily: list[DailyPoint] = []
     interactions: list[InteractionRow] = []
+    triggered: list[TriggeredRow] = Field(
+        default=[], description="the triggered analysis (empty unless asked: triggered=True)"
+    )
 
     def row(self, metric: str, variant: str | None = None) -> MetricRow:
         """The row of ``metric`` (for ``variant``, default the first treatment).

@@ -168,6 +168,13 @@ def _scorecard_files() -> list[Path]:
 def _scorecard(key: str, root: str, version: tuple[tuple[str, int, int], ...]) -> Any:
     del root, version  # cache key only
     scorecard_not_found = _sdk("shoplab.analysis", "ScorecardNotFoundError")
+    # an interleaving experiment has its own scorecard type (analysis.interleaving)
+    if _sdk("shoplab.analysis.interleaving", "is_interleaving_scorecard")(key):
+        return _sdk("shoplab.analysis.interleaving", "load_interleaving_scorecard")(key)
+    if _sdk("shoplab.analysis.interleaving", "experiment_type")(experiment(key)) == "interleaving":
+        card = _sdk("shoplab.sdk", "analyze_interleaving")(key)
+        _sdk("shoplab.analysis.interleaving", "save_interleaving_scorecard")(card)
+        return card
     try:
         return _sdk("shoplab.analysis", "load_scorecard")(key)
     except scorecard_not_found:
@@ -222,6 +229,9 @@ def verdicts() -> dict[str, str]:
             card = _scorecard(key, str(paths.data_root()), fingerprint([f]))
         except Exception as exc:  # one broken file must not hide the other experiments
             out[key] = f"unreadable ({type(exc).__name__})"
+            continue
+        if getattr(card, "type", "ab") == "interleaving":
+            out[key] = f"interleaving: {card.decision.decision}"
             continue
         out[key] = primary_verdict(card, higher_is_better(card.primary_metric))
     return out

@@ -330,3 +330,54 @@ def interaction_rows(results: list[dict[str, Any]]) -> pd.DataFrame:
         {"other": r["other"], **{c: e[c] for c in cols[1:]}} for r in results for e in r["effects"]
     ]
     return pd.DataFrame(rows, columns=cols)
+
+
+PREFERENCE_COLUMNS: tuple[str, ...] = (
+    "outcome",
+    "credit_a",
+    "credit_b",
+    "delta",
+    "ci_lower",
+    "ci_upper",
+    "cs_lower",
+    "cs_upper",
+    "pvalue",
+    "users",
+    "requests",
+    "status",
+)
+"""Interleaving preference table fields, in order (names as in ``analysis.PreferenceRow``)."""
+
+
+def preference_table(card: Any) -> pd.DataFrame:
+    """One row per outcome (wins, clicks, orders, GMV) of an interleaving scorecard."""
+    rows = [{c: getattr(r, c) for c in PREFERENCE_COLUMNS} for r in card.rows]
+    return pd.DataFrame(rows, columns=list(PREFERENCE_COLUMNS))
+
+
+TRIGGERED_COLUMNS: tuple[str, ...] = (
+    "metric",
+    "variant",
+    "units",
+    "triggered_units",
+    "dilution",
+    "triggered_effect",
+    "triggered_ci_lower",
+    "triggered_ci_upper",
+    "pvalue",
+    "diluted_effect",
+    "diluted_ci_lower",
+    "diluted_ci_upper",
+    "untriggered_effect",
+    "untriggered_ci_lower",
+    "untriggered_ci_upper",
+    "width_ratio",
+    "status",
+)
+"""Triggered-analysis table fields (names as in ``analysis.scorecard.TriggeredRow``)."""
+
+
+def triggered_table(card: Any) -> pd.DataFrame:
+    """One row per metric × treatment of a scorecard's triggered analysis (empty: none run)."""
+    rows = [{c: getattr(r, c) for c in TRIGGERED_COLUMNS} for r in getattr(card, "triggered", [])]
+    return pd.DataFrame(rows, columns=list(TRIGGERED_COLUMNS))

@@ -6,9 +6,13 @@ configured experiments (the analysis package itself never imports them).
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import date
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rich.console import Console
 
 from shoplab.analysis.limits import DAILY_AUTO_MAX_UNITS
 
@@ -48,18 +52,33 @@ def register(app: typer.Typer) -> None:
                 ),
             ),
         ] = False,
+        triggered: Annotated[
+            bool,
+            typer.Option(
+                "--triggered",
+                help=(
+                    "Also run the triggered analysis (events/triggers): effect on triggered "
+                    "units from their first triggered request, diluted effect, variance "
+                    "reduction."
+                ),
+            ),
+        ] = False,
     ) -> None:
         """Analyse EXPERIMENT: scorecard with CIs, CUPED, SRM, Holm, always-valid intervals.
 
-        Reads exactly the validated event log (`shoplab events validate` writes its manifest).
+        An interleaving experiment (type: interleaving) gets its own scorecard: the users'
+        preference between rankers A and B. Reads exactly the validated event log
+        (`shoplab events validate` writes its manifest).
         """
         from rich.console import Console
 
+        from shoplab.analysis.interleaving import experiment_type
         from shoplab.analysis.render import render_markdown, render_rich
         from shoplab.analysis.scorecard import save_scorecard
         from shoplab.core.errors import InputError, ShoplabError
         from shoplab.core.timeparse import parse_day
         from shoplab.sdk import analyze
+        from shoplab.sdk import experiment as find_experiment
 
         if fmt not in ("table", "json", "markdown"):
             raise typer.BadParameter(f"--format == {fmt!r}, must be table, json or markdown.")
@@ -73,6 +92,14 @@ def register(app: typer.Typer) -> None:
                 ) from None
         console = Console(stderr=fmt != "table")
         try:
+            if experiment_type(find_experiment(experiment)) == "interleaving":
+                if triggered or segment is not None:
+                    raise typer.BadParameter(
+                        f"{experiment} is an interleaving experiment: --triggered and "
+                        "--segment apply to A/B tests only."
+                    )
+                _interleaving(experiment, fmt, as_of_day, allow_unvalidated, console)
+                return
             with console.status(f"analysing {experiment}…"):
                 card = analyze(
                     experiment,
@@ -81,6 +108,7 @@ def register(app: typer.Typer) -> None:
                     cuped=not no_cuped,
                     daily=daily,
                     allow_unvalidated=allow_unvalidated,
+                    triggered=triggered,
                 )
         except (ShoplabError, ValueError, FileNotFoundError) as exc:
             Console(stderr=True).print(f"[red]error:[/] {exc}")
@@ -92,6 +120,35 @@ def register(app: typer.Typer) -> None:
             typer.echo(render_markdown(card))
         else:
             for part in render_rich(card):
+                console.print(part)
+            console.print(f"[dim]saved {path}[/]")
+        if not card.trustworthy:
+            Console(stderr=True).print(
+                f"[bold red]UNTRUSTWORTHY scorecard ({card.status}): see the warning above.[/]"
+            )
+            raise typer.Exit(3)
+
+    def _interleaving(
+        experiment: str, fmt: str, as_of: date | None, allow_unvalidated: bool, console: Console
+    ) -> None:
+        """The interleaving scorecard of EXPERIMENT, printed and saved (exit 3 if untrustworthy)."""
+        from rich.console import Console
+
+        from shoplab.analysis.interleaving import save_interleaving_scorecard
+        from shoplab.analysis.render import render_interleaving_markdown, render_interleaving_rich
+        from shoplab.sdk import analyze_interleaving
+
+        with console.status(f"analysing {experiment} (interleaving)…"):
+            card = analyze_interleaving(
+                experiment, as_of=as_of, allow_unvalidated=allow_unvalidated
+            )
+        path = save_interleaving_scorecard(card)
+        if fmt == "json":
+            typer.echo(card.model_dump_json(indent=1))
+        elif fmt == "markdown":
+            typer.echo(render_interleaving_markdown(card))
+        else:
+            for part in render_interleaving_rich(card):
                 console.print(part)
             console.print(f"[dim]saved {path}[/]")
         if not card.trustworthy:

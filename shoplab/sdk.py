@@ -18,12 +18,19 @@ from shoplab.analysis.spec import ExperimentLike, resolve_experiment
 
 if TYPE_CHECKING:  # pragma: no cover
     from shoplab.analysis.interactions import InteractionResult
+    from shoplab.analysis.interleaving import InterleavingScorecard
     from shoplab.analysis.ope import OpeResult
     from shoplab.analysis.replicate import UnitAggregates
     from shoplab.analysis.scorecard import Scorecard
 
 __all__ = [
-    "analyze", "experiment", "interactions", "off_policy_evaluation", "power", "unit_aggregates",
+    "analyze",
+    "analyze_interleaving",
+    "experiment",
+    "interactions",
+    "off_policy_evaluation",
+    "power",
+    "unit_aggregates",
 ]
 
 
@@ -59,6 +66,21 @@ def analyze(key_or_experiment: str | ExperimentLike, **kw: Any) -> Scorecard:
     exp = resolve_experiment(key_or_experiment, catalog)
     kw.setdefault("fallbacks", _fallbacks(exp.key))
     return analyze_experiment(exp, experiments=kw.pop("experiments", catalog), **kw)
+
+
+def analyze_interleaving(
+    key_or_experiment: str | ExperimentLike, **kw: Any
+) -> InterleavingScorecard:
+    """``shoplab.analysis.interleaving.analyze_interleaving`` of a key or an experiment.
+
+    The scorecard of a ``type: interleaving`` experiment: per-user credited clicks, orders and
+    GMV of rankers A and B, the preference Δ = (wins_B − wins_A) / requests with a
+    user-clustered interval, the win rates and the verdict (``shoplab analyze KEY`` dispatches
+    here for such an experiment).
+    """
+    from shoplab.analysis.interleaving import analyze_interleaving as interleaving
+
+    return interleaving(resolve_experiment(key_or_experiment, _catalog()), **kw)
 
 
 def _fallbacks(experiment: str) -> dict[str, int]:

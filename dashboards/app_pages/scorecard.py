@@ -10,6 +10,33 @@ st.title("Scorecard")
 key = data.select_experiment()
 card = data.or_stop("The scorecard", data.scorecard, key)
 
+if getattr(card, "type", "ab") == "interleaving":
+    # its own scorecard type (analysis.interleaving): one list per request, no arms
+    st.markdown(
+        f"**{card.experiment}** · interleaving · layer `{card.layer}` · A = `{card.ranker_a}`, "
+        f"B = `{card.ranker_b}` · window {card.start:%Y-%m-%d} → "
+        f"{card.window_end:%Y-%m-%d %H:%M} UTC · {card.users:,} users, "
+        f"{card.requests:,} requests"
+    )
+    say = {"ship": st.success}.get(card.decision.decision, st.info)
+    say(
+        f"Decision: **{card.decision.decision}** ({card.decision.horizon}). "
+        + " ".join(f"{r}." for r in card.decision.reasons)
+    )
+    for warning in card.warnings:
+        st.warning(warning)
+    st.caption(card.event_log.describe() if card.event_log else "event log: not recorded")
+    st.subheader("Preference")
+    st.caption(
+        "Δ = (B − A) per request: wins (requests where B's credited clicks beat A's, minus the "
+        "reverse), then credited clicks, orders and GMV; intervals clustered by user (delta "
+        f"method), α = {card.alpha}. Requests won: A {card.wins_a:,}, B {card.wins_b:,}, ties "
+        f"{card.ties:,}; clicks on contested slots {card.contested_clicks:,} of "
+        f"{card.clicks:,} (credited by team: the coin flip's)."
+    )
+    st.dataframe(views.preference_table(card), hide_index=True)
+    st.stop()
+
 st.markdown(
     f"**{card.experiment}** · layer `{card.layer}` · control `{card.control}` · "
     f"window {card.start:%Y-%m-%d} → {card.window_end:%Y-%m-%d %H:%M} UTC · "
@@ -45,6 +72,16 @@ st.caption(
     f"{card.pre_period_start:%Y-%m-%d}). Green: significant improvement; red: significant harm."
 )
 tables.metric_dataframe(table)
+
+trig = views.triggered_table(card)
+if not trig.empty:
+    st.subheader("Triggered analysis")
+    st.caption(
+        "Triggered units counted from their first triggered request; diluted: Deng & Hu (the "
+        "dilution is the trigger rate, or for ratio metrics the triggered share of the "
+        "denominator); untriggered: all units, no CUPED. Width ratio < 1: variance reduction."
+    )
+    st.dataframe(trig, hide_index=True)
 
 st.subheader("Relative effects")
 forest = views.forest_rows(table)

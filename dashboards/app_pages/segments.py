@@ -9,6 +9,9 @@ from shoplab.dashboards.tables import metric_dataframe
 
 st.title("Segments")
 key = data.select_experiment()
+if getattr(data.experiment(key), "type", "ab") == "interleaving":
+    st.info(f"{key} is an interleaving experiment: no arms to break down (see Scorecard).")
+    st.stop()
 dims = data.or_stop("Segment analysis", data.segment_dimensions)
 labels = {
     "content_type": "content type",

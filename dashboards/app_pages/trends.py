@@ -9,6 +9,9 @@ from shoplab.dashboards import charts, data, views
 st.title("Trends")
 key = data.select_experiment()
 card = data.or_stop("The scorecard", data.scorecard, key)
+if getattr(card, "type", "ab") == "interleaving":
+    st.info(f"{key} is an interleaving experiment: no arms, no daily series (see Scorecard).")
+    st.stop()
 st.markdown(f"**{card.experiment}** · cumulative absolute effect (treatment − control) per day")
 if not card.daily:
     st.info("This scorecard has no daily series (analyzed with `daily=False`).")

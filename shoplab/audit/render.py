@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rich.table import Table
 
+from shoplab.audit.interleaving import INTERLEAVING_METRIC
 from shoplab.audit.results import AuditReport
 
 __all__ = ["audit_rows", "render_json", "render_markdown", "render_rich", "save_report"]
@@ -32,7 +33,9 @@ def audit_rows(report: AuditReport) -> list[tuple[str, str, str, str, str]]:
     for a in report.aa:
         rows.append(
             (
-                f"A/A false-positive rate{' (CUPED)' if a.cuped else ''}"
+                "A/A false-positive rate (interleaving: re-drawn coin flips)"
+                if a.metric == INTERLEAVING_METRIC
+                else f"A/A false-positive rate{' (CUPED)' if a.cuped else ''}"
                 + (f", {_pct(a.treatment_share)} treatment" if a.treatment_share != 0.5 else ""),
                 a.metric,
                 f"{_pct(a.rate)} [{_pct(a.ci_lower)}, {_pct(a.ci_upper)}]"

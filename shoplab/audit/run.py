@@ -13,12 +13,14 @@ import polars as pl
 from shoplab.analysis import analyze, analyze_assignments, unit_aggregates
 from shoplab.audit.checks import (
     aa_checks,
+    acceptance_band,
     coverage_checks,
     cuped_checks,
     drop_treatment_units,
     sequential_checks,
     srm_check,
 )
+from shoplab.audit.interleaving import interleaving_aa_check, logged_lists
 from shoplab.audit.rehash import rehash_assignments
 from shoplab.audit.results import AuditReport, DatasetInfo, SimulatedEffectCheck, SrmCheck
 from shoplab.audit.settings import AuditSettings
@@ -109,7 +111,8 @@ def run_audit(
     (default ``$SHOPLAB_DATA/audit/world``, so the demo's event log is never touched), runs the
     unit-level SQL once, and checks on ``settings.replications`` fresh-salt re-hashes: A/A
     false-positive rates (50/50, and at ``settings.unbalanced_share`` where skewness does not
-    cancel), coverage of a known lift and power, always-valid vs naive peeking with a
+    cancel; the interleaving preference test on re-drawn coin flips), coverage of a known lift
+    and power, always-valid vs naive peeking with a
     look per day, CUPED variance reduction; then the simulator-injected effect through
     ``analysis.analyze`` and SRM on intact and broken exposure logs.
 
@@ -151,6 +154,20 @@ def run_audit(
             )
             aa_res += aa_checks(
                 {True: uneven}, s.alpha, s.band_alpha, s.fpr_band, s.unbalanced_share
+            )
+        if s.interleaving_requests:
+            step(
+                f"interleaving A/A: {s.replications:,} re-drawn coin flips on "
+                f"{s.interleaving_requests:,} logged requests"
+            )
+            aa_res += (
+                interleaving_aa_check(
+                    logged_lists(s.interleaving_requests, seed=s.seed),
+                    replications=s.replications,
+                    alpha=s.alpha,
+                    band=s.fpr_band or acceptance_band(s.alpha, s.replications, s.band_alpha),
+                    seed=f"audit_interleaving_{s.seed}",
+                ),
             )
         cuped_res = cuped_checks(plain, adjusted, ["gmv_per_user", "ctr", "cvr"])
         step(f"coverage of a known +{s.lift:.0%} lift")

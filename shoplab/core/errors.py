@@ -28,6 +28,7 @@
     └── StateError           a step ran out of order or failed midway              (RuntimeError)
         ├── features.FeatureTableMissingError materialize or train before ``features build``
         ├── features.RedisUnavailableError    the Redis online store does not answer
+        ├── features.stream.StreamError       the broker does not answer, a bad message
         ├── feature_repo.pipelines.NoEventsError  build before an event log exists
         │                                     (also FileNotFoundError)
         ├── events.UnvalidatedLogError        analysis of a log never validated or changed since

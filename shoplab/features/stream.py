@@ -52,7 +52,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from shoplab.core.atomic import atomic_path
-from shoplab.core.errors import InputError, ShoplabError, StateError
+from shoplab.core.errors import InputError, StateError
 from shoplab.core.paths import data_root, events_dir
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -89,7 +89,7 @@ _ROWS_PER_MESSAGE: Final = 20_000
 _CHECK_TIMEOUT_S: Final = 5.0
 
 
-class StreamError(ShoplabError):
+class StreamError(StateError):
     """The broker is unreachable, a message is not an event batch, or a delivery failed."""
 
 

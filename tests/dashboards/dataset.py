@@ -11,7 +11,7 @@ is imported plainly: a broken in-repo import must fail the suite, never skip it.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from shoplab import analysis, experiments, features, sdk
+from shoplab.analysis.interleaving import save_interleaving_scorecard
 from shoplab.events import load_events
 from shoplab.simulator import ExperimentPolicy, simulate
 
@@ -39,6 +40,8 @@ class Dataset:
     root: Path
     experiments: dict[str, Any]
     scorecards: dict[str, Any]
+    interleaving: dict[str, Any] = field(default_factory=dict)
+    """Interleaving scorecards (``analysis.interleaving``) of ``type: interleaving`` configs."""
 
 
 _SHARED: dict[str, Dataset] = {}
@@ -70,16 +73,20 @@ def build(root: Path) -> Dataset:
         )
         load_events()  # analysis reads only a validated log
         exps = dict(experiments.load_experiments())
-        cards = {key: sdk.analyze(key) for key in sorted(exps)}
+        interleaved = {k for k, e in exps.items() if getattr(e, "type", "ab") == "interleaving"}
+        cards = {key: sdk.analyze(key) for key in sorted(set(exps) - interleaved)}
         for card in cards.values():  # what `shoplab analyze KEY` does: the dashboard reads these
             analysis.save_scorecard(card)
+        il_cards = {key: sdk.analyze_interleaving(key) for key in sorted(interleaved)}
+        for il in il_cards.values():
+            save_interleaving_scorecard(il)
         _build_features()
     finally:
         if old is None:
             os.environ.pop("SHOPLAB_DATA", None)
         else:
             os.environ["SHOPLAB_DATA"] = old
-    return Dataset(root=root, experiments=exps, scorecards=cards)
+    return Dataset(root=root, experiments=exps, scorecards=cards, interleaving=il_cards)
 
 
 def _build_features() -> None:

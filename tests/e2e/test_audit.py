@@ -47,6 +47,7 @@ from shoplab.audit import (
     save_report,
 )
 from shoplab.audit.checks import acceptance_band, drop_treatment_units
+from shoplab.audit.interleaving import INTERLEAVING_METRIC, interleaving_aa, logged_lists
 from shoplab.audit.rehash import rehash_salt
 from shoplab.audit.world import AA_KEY, data_root_at, simulate_world
 from shoplab.experiments import bucket_v2
@@ -259,6 +260,47 @@ def test_cli_rejects_bad_sizes_naming_the_option(data_root: Path) -> None:
     assert "--users == 5" in res.output
 
 
+def test_interleaving_aa_replication_is_statsmodels_clustered_ols(small_world: Path) -> None:
+    """One replication's p-value against an independent oracle on the small world's lists.
+
+    With the same list on both teams, team-draft gives slot 2r to A exactly when round r's flip
+    says A picks first, and slot 2r + 1 to the other (closed form, not ``team_draft``); the
+    request's outcome is the sign of B's minus A's clicks, and the preference test is the OLS of
+    it on an intercept with user-clustered errors.
+    """
+    from shoplab.experiments.interleaving import coin_flips, rounds_for
+
+    with data_root_at(small_world):
+        lists = logged_lists(2_000, k=10, seed=1)
+    n, k = lists.items.shape
+    assert k == 10
+    assert 1_500 <= n <= 2_000
+    # whole users: every request of a kept user is in
+    assert len(np.unique(lists.request_id)) == n
+    res = interleaving_aa(*lists, replications=3, seed="oracle")
+    for r in range(3):
+        flips = coin_flips(f"oracle:{r}", lists.request_id, rounds_for(k))
+        a_first = np.repeat(flips, 2, axis=1)[:, :k]
+        is_b = np.where(np.arange(k) % 2 == 0, ~a_first, a_first)
+        y = np.sign((lists.clicked & is_b).sum(1) - (lists.clicked & ~is_b).sum(1))
+        fit = sm.OLS(y.astype(float), np.ones(n)).fit(
+            cov_type="cluster", cov_kwds={"groups": lists.user}
+        )
+        assert res.pvalues[r] == pytest.approx(float(fit.pvalues[0]), rel=1e-9)
+
+
+@pytest.mark.slow
+def test_interleaving_aa_false_positive_rate_on_one_log(small_world: Path) -> None:
+    """1,000 re-drawn coin flips on one log: the preference test rejects ≈ 5 % (≈ 15 s)."""
+    with data_root_at(small_world):
+        lists = logged_lists(5_000, k=10, seed=2)
+    res = interleaving_aa(*lists, replications=1_000, seed="slow-aa")
+    assert 0.035 <= res.fpr <= 0.065, res.fpr
+    assert not np.isnan(res.pvalues).any()
+    # p-values uniform under the null (KS at 1 %)
+    assert sps.kstest(res.pvalues, "uniform").pvalue > 0.01
+
+
 # --- slow: the audit itself -----------------------------------------------------------------
 
 
@@ -269,7 +311,9 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> AuditReport:
 
 @pytest.mark.slow
 def test_aa_false_positive_rates_within_band(report: AuditReport) -> None:
-    balanced = [a for a in report.aa if a.treatment_share == 0.5]
+    balanced = [
+        a for a in report.aa if a.treatment_share == 0.5 and a.metric != INTERLEAVING_METRIC
+    ]
     seen = {(a.metric, a.cuped) for a in balanced}
     assert seen == {(m, c) for m in AUDITED_METRICS for c in (False, True)}
     for a in report.aa:
@@ -279,6 +323,9 @@ def test_aa_false_positive_rates_within_band(report: AuditReport) -> None:
         assert (a.band_lower, a.band_upper) == acceptance_band(0.05, a.replications, 0.01)
         assert a.passed
     # ≈ 75k units: a 10 % arm is large enough for every p-value to be reported (and calibrated)
+    il = next(a for a in report.aa if a.metric == INTERLEAVING_METRIC)
+    assert il.replications == report.settings.replications
+    assert il.withheld == 0.0
     uneven = [a for a in report.aa if a.treatment_share == 0.1]
     assert {a.metric for a in uneven} == set(AUDITED_METRICS)
     assert all(a.withheld == 0.0 for a in uneven)
@@ -382,7 +429,9 @@ def test_cli_audit_prints_saves_and_exits_by_verdict(data_root: Path) -> None:
     doc = json.loads(res.stdout)
     assert doc["passed"] is (res.returncode == 0)  # exit code = verdict (CI can gate on it)
     assert doc["settings"]["users"] == 30_000
-    assert len(doc["aa"]) == 12  # 8 balanced (with and without CUPED) + 4 unbalanced
+    # 8 balanced (with and without CUPED) + 4 unbalanced + the interleaving A/A
+    assert len(doc["aa"]) == 13
+    assert doc["aa"][-1]["metric"] == INTERLEAVING_METRIC
     assert doc["aa"][0]["replications"] == 1_000
     saved = data_root / "audit"
     assert json.loads((saved / "latest.json").read_text()) == doc
@@ -398,7 +447,8 @@ WORLDS: dict[str, tuple[int, int]] = {
     "20k-seed3": (20_000, 3),  # ≈ 7.4k units, ≈ 450 buyers
     "100k-seed11": (100_000, 11),  # ≈ 37k units
 }
-GATED_PER_WORLD = 3 * len(AUDITED_METRICS) + len(COVERAGE_METRICS)  # A/A ×2, unbalanced, coverage
+# A/A ×2, unbalanced, coverage, and the interleaving A/A
+GATED_PER_WORLD = 3 * len(AUDITED_METRICS) + len(COVERAGE_METRICS) + 1
 WORLD_BAND_ALPHA = 0.01 / (len(WORLDS) * GATED_PER_WORLD)
 """Bonferroni over every gated rate of every world: a correct method fails this suite with
 probability <= 1 %, as one world at the default band_alpha does (33 checks at 1 % each would
