@@ -14,7 +14,15 @@ from typing import Annotated, Any
 import typer
 
 AREAS = (
-    "simulator", "experiments", "features", "online_stores", "stream", "models", "analysis",
+    "simulator",
+    "experiments",
+    "interleaving",
+    "features",
+    "online_stores",
+    "spark",
+    "stream",
+    "models",
+    "analysis",
     "dashboard",
 )
 

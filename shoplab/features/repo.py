@@ -59,20 +59,33 @@ def repo_path() -> Path:
 
 
 def feature_store_yaml() -> Path:
-    """The ``feature_store.yaml`` of the online store profile ``$SHOPLAB_ONLINE_STORE`` selects.
+    """The ``feature_store.yaml`` of the store profile the settings select.
 
-    ``sqlite`` (default): ``feature_repo/feature_store.yaml``; ``redis``:
-    ``feature_repo/feature_store.redis.yaml`` (the same definitions, the online store on Redis;
-    the Feast CLI takes it with ``-f``).
+    ``$SHOPLAB_ONLINE_STORE``: ``sqlite`` (default) ``feature_repo/feature_store.yaml``,
+    ``redis`` ``feature_repo/feature_store.redis.yaml`` (the online store on Redis).
+    ``$SHOPLAB_OFFLINE_STORE``: ``duckdb`` (default) or ``spark``
+    ``feature_repo/feature_store.spark.yaml`` (the offline store on Spark). The definitions are
+    the same in every profile; the Feast CLI takes the file with ``-f``.
+
+    Raises:
+        ConfigError: both ``redis`` and ``spark`` are asked for (no such profile yet).
 
     Example:
-        >>> feature_store_yaml().name in ("feature_store.yaml", "feature_store.redis.yaml")
+        >>> feature_store_yaml().name.startswith("feature_store.")
         True
     """
+    from shoplab.core.errors import ConfigError
     from shoplab.core.settings import settings
 
     redis = settings().online_store == "redis"
-    return repo_path() / ("feature_store.redis.yaml" if redis else "feature_store.yaml")
+    spark = settings().offline_store == "spark"
+    if redis and spark:
+        raise ConfigError(
+            "SHOPLAB_OFFLINE_STORE == 'spark' with SHOPLAB_ONLINE_STORE == 'redis', must be one "
+            "profile at a time: the spark profile serves online from SQLite."
+        )
+    name = "feature_store.redis.yaml" if redis else "feature_store.yaml"
+    return repo_path() / ("feature_store.spark.yaml" if spark else name)
 
 
 @contextlib.contextmanager
