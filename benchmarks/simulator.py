@@ -15,6 +15,13 @@ Cases (each in its own subprocess, so peak RSS is its own):
   reference join, duplicate keys); its baseline is ``scan``, one DuckDB ``count(*)`` per table
   over the same files with the same columns read.
 
+- ``ranked model`` vs ``ranked hand``: the same world with a rank experiment from day 4 whose
+  treatment (half the traffic) deploys a LightGBM ranker on ``ranker_v2`` (trained by the
+  ``on_day`` hook on days 1-3; its training time is taken out), next to the same experiment
+  with the treatment on the hand weights. The issue's goal: <= 2x the hand-weight time. Quick:
+  100k users x 7 days; ``SHOPLAB_BENCH_SIM_MODEL_USERS`` (e.g. 1000000, the issue's size, with
+  ``SHOPLAB_BENCH_SIM_MODEL_DAYS=14``) sets the full size.
+
 ``python -m benchmarks.simulator <case> <users> <root>`` runs one case in a child.
 """
 
@@ -123,19 +130,94 @@ def _scan(root: Path) -> dict[str, float]:
     return {"seconds": time.perf_counter() - t0, "rows": rows}
 
 
+MODEL_REF = "bench_sim_ranker@challenger"
+_MODEL_START = 3  # day index the rank experiment starts (days 1-3 are its pre-period)
+
+
+def _model_days(quick: bool) -> int:
+    return 7 if quick else int(os.environ.get("SHOPLAB_BENCH_SIM_MODEL_DAYS", DAYS))
+
+
+def _model_users(quick: bool) -> int:
+    return 100_000 if quick else int(os.environ.get("SHOPLAB_BENCH_SIM_MODEL_USERS", 1_000_000))
+
+
+def _rank_configs(root: Path, model: str | None, days: int) -> Path:
+    """A rank experiment over every user from day 4, control on the hand weights.
+
+    The treatment deploys ``model``, or is on the hand weights too (``None``).
+    """
+    import yaml
+
+    start = START + timedelta(days=_MODEL_START)
+    treatment: dict[str, object] = {"model": model} if model is not None else {}
+    doc = {
+        "key": "rank_bench", "layer": "rank", "buckets": [0, 10000],
+        "variants": [{"key": "control", "weight": 0.5, "params": {}},
+                     {"key": "treatment", "weight": 0.5, "params": treatment}],
+        "status": "running", "start": f"{start.isoformat()}T00:00:00Z",
+        "end": f"{(START + timedelta(days=days)).isoformat()}T00:00:00Z",
+        "metrics": {"primary": "ctr", "guardrails": ["refund_rate"]}, "owner": "benchmarks",
+    }
+    layers = {"layers": [{"name": n, "salt": f"layer_{n}"}
+                         for n in ("recall", "prerank", "rank", "mix")]}
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "layers.yaml").write_text(yaml.safe_dump(layers, sort_keys=False))
+    (root / "rank_bench.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    return root
+
+
+def _ranked(users: int, root: Path, with_model: bool, days: int) -> dict[str, float]:
+    """Simulate the rank experiment world; the model's training (on_day) is not counted."""
+    from shoplab.experiments.loader import load_layout
+    from shoplab.simulator import ExperimentPolicy, simulate
+
+    configs = _rank_configs(root / "configs", MODEL_REF if with_model else None, days)
+    trained = {"seconds": 0.0}
+    # imported before the clock in both cases: Feast, MLflow and scipy cost ~20 s cold on 2
+    # shared cores, once per process, whatever the size of the world
+    import feast  # noqa: F401
+
+    import shoplab.features as sf
+    import shoplab.models.loaded
+    import shoplab.models.train  # noqa: F401
+
+    def on_day(day: date) -> None:
+        if not with_model or day != START + timedelta(days=_MODEL_START):
+            return
+        from shoplab.models.registry import set_alias
+        from shoplab.models.train import train_model
+
+        t0 = time.perf_counter()
+        sf.build_features()
+        sf.apply_repo()
+        valid = START + timedelta(days=_MODEL_START - 1)
+        model = train_model("bench_sim_ranker", "ranker_v2", "lightgbm",
+                            train=(START, valid), valid=(valid, day))
+        set_alias("bench_sim_ranker", model.version.version, "challenger")
+        trained["seconds"] = time.perf_counter() - t0
+
+    r = simulate(users=users, items=max(1_000, users // 10), days=days, seed=1, start=START,
+                 policy=ExperimentPolicy(load_layout(configs)), on_day=on_day)
+    return {"seconds": r.seconds - trained["seconds"], "train_s": trained["seconds"],
+            "impressions": r.impressions, "requests": r.requests}
+
+
 def _cpu_s() -> float:
     """User + system CPU seconds of this process (threads included)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
 
-def _child(case: str, users: int, root: Path) -> None:
+def _child(case: str, users: int, root: Path, days: int = DAYS) -> None:
     os.environ["SHOPLAB_DATA"] = str(root)
     cases: dict[str, Callable[[], dict[str, float]]] = {
         "simulate": lambda: _simulate(users),
         "floor": lambda: _floor(users, root),
         "validate": _validate,
         "scan": lambda: _scan(root),
+        "ranked_hand": lambda: _ranked(users, root, False, days),
+        "ranked_model": lambda: _ranked(users, root, True, days),
     }
     if case not in cases:
         raise SystemExit(f"case == {case!r}, must be one of {sorted(cases)}.")
@@ -150,6 +232,31 @@ def _case(case: str, users: int, root: Path, repeats: int) -> tuple[float, float
     runs = [run_in_subprocess("shoplab.benchmarks.simulator", case, str(users), str(root))
             for _ in range(repeats)]
     return (median(r["seconds"] for r in runs), max(r["peak_mib"] for r in runs), runs[-1])
+
+
+def _model_ranked(quick: bool) -> list[Result]:
+    """The model-ranked simulation next to the hand-weight one on the same world."""
+    users, days = _model_users(quick), _model_days(quick)
+    out = {}
+    with tempfile.TemporaryDirectory(prefix=f"bench-sim-model-{users}-") as tmp:
+        for case in ("ranked_hand", "ranked_model"):
+            root = Path(tmp) / case
+            root.mkdir()
+            out[case] = run_in_subprocess(
+                "shoplab.benchmarks.simulator", case, str(users), str(root), str(days)
+            )
+    hand, model = out["ranked_hand"], out["ranked_model"]
+    label = f"{users // 1000:,}k users x {days} days"
+    return [
+        Result("simulator", f"ranked hand {label}", hand["seconds"], hand["peak_mib"],
+               note=f"rank experiment from day {_MODEL_START + 1}, both arms on the hand "
+                    f"weights; {hand['cpu_s']:.0f} CPU s; {hand['impressions']:,.0f} impressions"),
+        Result("simulator", f"ranked model {label}", model["seconds"], model["peak_mib"],
+               baseline=f"ranked hand {label}", ratio=model["seconds"] / hand["seconds"],
+               note=f"treatment (half) on LightGBM/ranker_v2 (goal <= 2x); training "
+                    f"{model['train_s']:.0f} s taken out; {model['cpu_s']:.0f} CPU s incl. "
+                    f"training; peak RSS {model['peak_mib'] / hand['peak_mib']:.2f}x"),
+    ]
 
 
 def run(quick: bool) -> list[Result]:
@@ -182,8 +289,8 @@ def run(quick: bool) -> list[Result]:
                             f"{val['cpu_s']:.0f} CPU s; "
                             f"{val['quarantined']:,.0f} quarantined"),
             ]
-    return results
+    return results + _model_ranked(quick)
 
 
 if __name__ == "__main__":
-    _child(sys.argv[1], int(sys.argv[2]), Path(sys.argv[3]))
+    _child(sys.argv[1], int(sys.argv[2]), Path(sys.argv[3]), *map(int, sys.argv[4:5]))

@@ -217,8 +217,12 @@ def _deploy_check(configs: Path) -> Any:
     )
 
 
-def offline_online_table(trained: dict[str, Any], card: Any) -> Any:
-    """Each model's offline metrics beside the rank experiment's online effect (vs control)."""
+def offline_online_table(trained: dict[str, Any], card: Any, ceiling: Any = None) -> Any:
+    """Each model's offline metrics beside the rank experiment's online effect (vs control).
+
+    ``ceiling``: the offline metrics of ranking by the simulator's true P(click) on the same
+    window (``shoplab.simulator.model_rank.true_ctr_ceiling``), shown as the last row.
+    """
     from rich.table import Table
 
     t = Table(title=f"Offline vs online: {RANK_EXPERIMENT} (online effect vs {card.control})")
@@ -262,16 +266,29 @@ def offline_online_table(trained: dict[str, Any], card: Any) -> Any:
             "—" if variant == card.control else signed(gain(model, "ndcg_at_10")),
             lift("ctr", variant), lift("cvr", variant), lift("gmv_per_user", variant), agrees,
         )
+    if ceiling is not None:  # not deployed: no online effect, only how far the models are
+        b = base.metrics if base is not None else None
+
+        def over(key: str) -> str:
+            a = getattr(ceiling, key)
+            c = getattr(b, key) if b is not None else None
+            return "—" if a is None or c is None else signed(float(a) - float(c))
+
+        t.add_row(
+            "(ceiling)", "true P(click)", "simulator", "—", fmt(ceiling.auc),
+            fmt(ceiling.gauc), fmt(ceiling.ndcg_at_10), over("gauc"), over("ndcg_at_10"),
+            "—", "—", "—", "—",
+        )
     return t
 
 
-def offline_online_text(trained: dict[str, Any], card: Any) -> str:
+def offline_online_text(trained: dict[str, Any], card: Any, ceiling: Any = None) -> str:
     """The offline-vs-online table as plain text (what the demo prints, without colour)."""
     import io
 
     buffer = io.StringIO()
     Console(file=buffer, width=400, color_system=None, force_terminal=False).print(
-        offline_online_table(trained, card)
+        offline_online_table(trained, card, ceiling)
     )
     return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
 
@@ -325,10 +342,14 @@ def _run(s: DemoSettings, console: Console | None, configs: Path) -> dict[str, A
     policy = ExperimentPolicy(configs)
     experiment_start = exps[RANK_EXPERIMENT].start.date()
     trained: dict[str, Any] = {}
+    ceiling: dict[str, Any] = {}
 
     def on_day(day: date) -> None:
         if day != experiment_start:
             return
+        from shoplab.simulator import world_of
+        from shoplab.simulator.model_rank import true_ctr_ceiling
+
         trained.update(
             _step(
                 con,
@@ -339,6 +360,10 @@ def _run(s: DemoSettings, console: Console | None, configs: Path) -> dict[str, A
             )
         )
         _step(con, "Deploy check of the rank variants' models", lambda: _deploy_check(configs))
+        ceiling["metrics"] = true_ctr_ceiling(
+            (day - timedelta(days=s.valid_days), day),
+            world_of(s.users, s.items, s.days, s.seed, s.start),
+        )
         for variant, model in trained.items():
             m = model.metrics
             con.print(
@@ -381,10 +406,11 @@ def _run(s: DemoSettings, console: Console | None, configs: Path) -> dict[str, A
     con.print(verdict_table(cards))
     atomic_write_text(summary_path(), summary_text(cards))
     if trained and RANK_EXPERIMENT in cards:
-        con.print(offline_online_table(trained, cards[RANK_EXPERIMENT]))
+        top = ceiling.get("metrics")
+        con.print(offline_online_table(trained, cards[RANK_EXPERIMENT], top))
         atomic_write_text(
             data_root() / "demo" / "offline_online.txt",
-            offline_online_text(trained, cards[RANK_EXPERIMENT]),
+            offline_online_text(trained, cards[RANK_EXPERIMENT], top),
         )
 
     labels = features.training_labels(end - timedelta(days=1), end)

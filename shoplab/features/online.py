@@ -214,7 +214,12 @@ def _reader(store: FeatureStore) -> _Reader:
         config, project = store.config, store.project
         # the client is looked up per call: $SHOPLAB_REDIS_URL may change under a cached store
         return lambda name, spec, keys, feats, dtypes: redis_store.read_view(
-            redis_store.client(redis_store.redis_url(config)), project, name, spec, keys, feats,
+            redis_store.client(redis_store.redis_url(config)),
+            project,
+            name,
+            spec,
+            keys,
+            feats,
             dtypes,
         )
     path = db_path(store.config)
@@ -355,12 +360,15 @@ def odfv_columns(
     if odfv.mode == "pandas" and transformation is not None:
         pdf = pd.DataFrame({s.name: s.to_numpy() for s in inputs}, copy=False)
         result = transformation.udf(pdf)
-        outs = [pl.Series(f, result[f].to_numpy()) for f in features]
-    else:
-        table = odfv.transform_arrow(pl.DataFrame(list(inputs)).to_arrow(), False)
-        outs = [pl.Series(f, table[f]) for f in features]
+        # NaN -> null in the constructor: a Series.fill_nan costs ~0.1 ms per column
+        return [
+            pl.Series(f"{odfv.name}__{f}", result[f].to_numpy(), nan_to_null=True) for f in features
+        ]
+    table = odfv.transform_arrow(pl.DataFrame(list(inputs)).to_arrow(), False)
+    outs = [pl.Series(f, table[f]) for f in features]
     return [
-        c.alias(f"{odfv.name}__{c.name}").fill_nan(None) if c.dtype.is_float()
+        c.alias(f"{odfv.name}__{c.name}").fill_nan(None)
+        if c.dtype.is_float()
         else c.alias(f"{odfv.name}__{c.name}")
         for c in outs
     ]

@@ -213,9 +213,26 @@ def register(app: typer.Typer) -> None:
             f"model {first['model_version'] or '- (incoming order)'}"
             + (f"  [red]fallback: {first['fallback']}[/red]" if first["fallback"] else "")
         )
+        if first["fallback"]:
+            console.print(f"[red]why: {_fallback_message(first)}[/red]")
         table = Table()
         for col in ("rank", "item_id", "score"):
             table.add_column(col, justify="right")
         for r in out.iter_rows(named=True):
             table.add_row(str(r["rank"]), str(r["item_id"]), _fmt(r["score"]))
         console.print(table)
+
+
+def _fallback_message(row: dict[str, object]) -> str:
+    """The counted message of the fallback ``rank`` just reported (the newest of its kind)."""
+    from shoplab.models.fallbacks import fallback_counts
+
+    mine = [
+        c for c in fallback_counts()
+        if c.experiment == (row["experiment"] or "-") and c.reason == row["fallback"]
+        and c.variant == (row["variant"] or "-")
+    ]
+    if not mine:
+        return f"{row['fallback']} (no message recorded)"
+    last = max(mine, key=lambda c: c.last_ts)
+    return f"model {last.model}: {last.last_message}"

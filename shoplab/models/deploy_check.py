@@ -6,7 +6,8 @@ A rank-layer variant's ``model`` param (``ctr_ranker/3``, ``ctr_ranker@challenge
 - name a version the registry has, which declares its feature list;
 - whose feature service exists in the Feast registry, and returns today exactly the features
   (names and, for batch views, dtypes) the model was trained on: the training/serving skew guard;
-- agree with the variant's ``feature_service`` param, when both are given.
+- agree with the variant's ``feature_service`` param, when both are given;
+- have an artifact that loads as serving loads it (a corrupt pickle fails here, not per request).
 
 A ``model`` param outside the rank layer is refused (no other stage serves models). A
 ``feature_service`` param without a model must name a service of the Feast registry (a typo
@@ -145,7 +146,22 @@ def _model_problems(value: object, feature_service: object) -> list[Found]:
                 f"{exc}",
             )
         )
+    out += _load_problems(value, info)
     return out
+
+
+def _load_problems(value: object, info: ModelVersionInfo) -> list[Found]:
+    """The artifact must load as serving loads it (a corrupt pickle would fall back per request).
+
+    One load per version and process (~20-300 ms, cached as serving caches it).
+    """
+    from shoplab.models.loaded import load
+
+    try:
+        load(info)
+    except ShoplabError as exc:  # ModelLoadError
+        return [("model", value, f"must be a loadable model version: {exc}")]
+    return []
 
 
 def check_variant_params(layer: str, params: Mapping[str, object]) -> list[Found]:

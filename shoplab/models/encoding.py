@@ -15,6 +15,7 @@ so serving encodes a candidate exactly as training did:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,25 +56,39 @@ class Encoder:
         block = frame.select(pl.col(c).cast(pl.Float64) for c in self.numeric)
         return block.to_numpy().astype(np.float64, copy=False).reshape(frame.height, -1)
 
-    def _codes(self, frame: pl.DataFrame) -> list[npt.NDArray[np.float64]]:
-        out = []
+    def _block(self, frame: pl.DataFrame) -> Matrix:
+        """Numbers then category codes, as float64: one Polars select for every column.
+
+        One query of ~50 expressions, each vocabulary's mapping built once per process
+        (:func:`_vocabulary`): at 500 candidates this is ~0.4 ms, where a ``replace_strict`` per
+        column with its mapping rebuilt from Python lists took ~1.8 ms of a 15 ms request.
+        """
+        exprs = [pl.col(c).cast(pl.Float64) for c in self.numeric]
         for column, vocab in self.categorical:
-            codes = frame[column].cast(pl.String).replace_strict(
-                list(vocab), list(range(len(vocab))), default=None, return_dtype=pl.Float64
+            old, new = _vocabulary(vocab)
+            exprs.append(
+                pl.col(column)
+                .cast(pl.String)
+                .replace_strict(old, new, default=None, return_dtype=pl.Float64)
+                .fill_null(np.nan)
             )
-            out.append(codes.fill_null(np.nan).to_numpy())
-        return out
+        if not exprs:
+            return np.empty((frame.height, 0))
+        out = frame.select(exprs).to_numpy().astype(np.float64, copy=False)
+        return out.reshape(frame.height, len(exprs))
 
     def matrix(self, frame: pl.DataFrame) -> Matrix:
         """The design matrix of ``frame`` (which must hold every input column)."""
-        numbers = self._numbers(frame)
-        codes = self._codes(frame)
+        block = self._block(frame)
         if not self.one_hot:
             # C order: LightGBM copies any other layout row by row before predicting
-            return np.ascontiguousarray(np.column_stack([numbers, *codes]) if codes else numbers)
+            return np.ascontiguousarray(block)
+        k = len(self.numeric)
+        numbers = block[:, :k]
+        codes = [block[:, k + j] for j in range(len(self.categorical))]
         # one preallocated matrix, each block written in place: at 260k rows x ~130 columns the
         # temporaries and np.column_stack's copy took 0.4 s of a 0.5 s encode
-        k, n = len(self.numeric), frame.height
+        n = frame.height
         width = k + len(self.indicators) + sum(len(v) for _, v in self.categorical)
         out = np.zeros((n, width))
         missing = np.isnan(numbers)
@@ -89,6 +104,14 @@ class Encoder:
             out[rows, lo + code[rows].astype(np.int64)] = 1.0
             lo += len(vocab)
         return out
+
+
+@functools.lru_cache(maxsize=256)
+def _vocabulary(vocab: tuple[str, ...]) -> tuple[pl.Series, pl.Series]:
+    """A vocabulary's ``replace_strict`` mapping: its values and their codes (0, 1, ...)."""
+    return pl.Series(list(vocab), dtype=pl.String), pl.Series(
+        np.arange(len(vocab), dtype=np.float64)
+    )
 
 
 def fit_encoder(frame: pl.DataFrame, columns: list[str], *, one_hot: bool) -> Encoder:

@@ -193,7 +193,34 @@ def _window(window: Window, field: str) -> tuple[datetime, datetime]:
 def _rows(
     window: tuple[datetime, datetime], service: str, target: Target, field: str
 ) -> pl.DataFrame:
-    from shoplab.features import training_labels, training_set
+    from shoplab.features import training_set
+
+    return training_set(_labels(window, target, field), service)
+
+
+def _train_valid_rows(
+    train: tuple[datetime, datetime],
+    valid: tuple[datetime, datetime],
+    service: str,
+    target: Target,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Both windows' training sets from one point-in-time join, split back by row count.
+
+    ``training_set`` keeps the label rows in order and joins each on its own timestamp, so one
+    call on the two windows' labels end to end gives exactly the rows of two calls; it saves
+    one round of Feast's request planning (~0.3 s of typeguard-checked Python per call) and
+    one DuckDB query set-up.
+    """
+    from shoplab.features import training_set
+
+    train_labels = _labels(train, target, "train")
+    valid_labels = _labels(valid, target, "valid")
+    both = training_set(pl.concat([train_labels, valid_labels], how="vertical"), service)
+    return both.head(train_labels.height), both.slice(train_labels.height)
+
+
+def _labels(window: tuple[datetime, datetime], target: Target, field: str) -> pl.DataFrame:
+    from shoplab.features import training_labels
 
     labels = training_labels(*window)
     if target == "order":
@@ -204,7 +231,7 @@ def _rows(
             + (" with a click" if target == "order" else "")
             + ", must hold impressions: check the event log's days (shoplab simulate)."
         )
-    return training_set(labels, service)
+    return labels
 
 
 def train_model(
@@ -252,8 +279,7 @@ def train_model(
     label = _LABEL[target]
     from shoplab.features import LABEL_COLUMNS
 
-    train_frame = _rows(tr, service, target, "train")
-    valid_frame = _rows(va, service, target, "valid")
+    train_frame, valid_frame = _train_valid_rows(tr, va, service, target)
     spec = feature_spec(train_frame, service, list(LABEL_COLUMNS), target, algo)
     ranker = fit_ranker(train_frame, spec, algo, label)
     served = ranker.score(valid_frame)  # as serving scores: every row at the top position

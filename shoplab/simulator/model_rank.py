@@ -56,6 +56,7 @@ __all__ = [
     "RankFailure",
     "query_strings",
     "rank_arms",
+    "true_ctr_ceiling",
 ]
 
 UNATTRIBUTED = "(unattributed)"
@@ -264,13 +265,19 @@ def _on_demand(frame: pl.DataFrame, plan: ServicePlan, query: pl.Series) -> list
 
 @dataclass(frozen=True)
 class DayModel:
-    """One rank model on one day: scores candidates on the features served that day."""
+    """One rank model on one day: scores candidates on the features served that day.
+
+    ``stage``: the :class:`ModelStage` that loaded it; a chunk the model fails to score is
+    rescued there (:meth:`ModelStage.rescue`: counted, served by the control ranker). Without a
+    stage a scoring failure raises.
+    """
 
     ref: str
     model: LoadedModel
     plan: ServicePlan
     features: DailyFeatures
     day: date
+    stage: ModelStage | None = None
 
     def frame(
         self, user: np.ndarray, item: np.ndarray, ts_us: np.ndarray, query: pl.Series
@@ -278,17 +285,46 @@ class DayModel:
         """Feature rows (user/item 0-based world indices, as the simulator holds them)."""
         return self.features.frame(self.plan, self.day, user + 1, item + 1, ts_us, query)
 
+    def scores(
+        self, user: np.ndarray, ts_us: np.ndarray, query_term: np.ndarray, cand: np.ndarray
+    ) -> np.ndarray:
+        """P(click) of candidates ``(n, k)`` of ``n`` requests; raises what the model raises.
+
+        Raises:
+            ModelPredictError: the model returned other than one finite score per candidate.
+        """
+        from shoplab.models.errors import ModelPredictError
+
+        n, k = cand.shape
+        rows = np.repeat(np.arange(n), k)
+        query = query_strings(query_term)
+        frame = self.frame(user[rows], cand.reshape(-1), ts_us[rows], query.gather(rows))
+        got = np.asarray(self.model.score(frame), dtype=np.float64)
+        if got.size != n * k or not np.all(np.isfinite(got)):
+            raise ModelPredictError(
+                f"model {self.model.ref} returned {got.size} scores with "
+                f"{int(np.sum(~np.isfinite(got)))} non-finite, must return {n * k} finite "
+                "scores (one per candidate)."
+            )
+        return got.reshape(n, k)
+
     def scorer(
         self, user: np.ndarray, ts_us: np.ndarray, query_term: np.ndarray
     ) -> Callable[[np.ndarray], np.ndarray]:
-        """The ``serve`` scorer of a chunk of requests: candidates ``(n, k)`` -> P(click)."""
+        """The ``serve`` scorer of a chunk of requests: candidates ``(n, k)`` -> P(click).
+
+        A model that raises (or returns non-finite scores) on the chunk does not stop the
+        simulation: the chunk's requests fall back to the control ranker and are counted, as
+        ``shoplab.rank`` serves a request whose model fails (:meth:`ModelStage.rescue`).
+        """
 
         def score(cand: np.ndarray) -> np.ndarray:
-            n, k = cand.shape
-            rows = np.repeat(np.arange(n), k)
-            query = query_strings(query_term)
-            frame = self.frame(user[rows], cand.reshape(-1), ts_us[rows], query.gather(rows))
-            return self.model.score(frame).reshape(n, k)
+            try:
+                return self.scores(user, ts_us, query_term, cand)
+            except Exception as exc:  # any model failure: counted and served by the control
+                if self.stage is None:
+                    raise
+                return self.stage.rescue(self, user, ts_us, query_term, cand, exc)
 
         return score
 
@@ -309,6 +345,11 @@ class ModelStage:
         """No model loaded yet; ``first_day`` is the event log's first day."""
         self.features = DailyFeatures(first_day)
         self._plans: dict[str, ServicePlan] = {}
+        # what fall_back saw of the day (exposures, arms, loaded models), for rescue
+        self._day: tuple[date, pl.DataFrame | None, Mapping[str, Sequence[RankArm]],
+                         dict[str, DayModel]] | None = None
+        self._rescued: dict[tuple[str, str, str, str, date], int] = {}
+        self._lock = threading.Lock()
 
     def prepare(self, day: date, refs: Sequence[str]) -> list[DayModel | RankFailure]:
         """Resolve and load ``refs`` for ``day`` and compute the tables their services read.
@@ -342,7 +383,16 @@ class ModelStage:
                 continue
             for view in plan.views:
                 self.features.table(view, day)
-            out.append(DayModel(ref, model, plan, self.features, day))
+            loaded = DayModel(ref, model, plan, self.features, day, self)
+            try:
+                _probe(loaded)
+            except Exception as exc:  # a predict that fails on any input fails the whole day
+                out.append(RankFailure(
+                    ref, fallback_reason(exc), f"simulate {day}: rank model == {ref!r} cannot "
+                    f"score: {type(exc).__name__}: {exc}",
+                ))
+                continue
+            out.append(loaded)
         return out
 
     def fall_back(
@@ -376,6 +426,7 @@ class ModelStage:
         from shoplab.models.fallbacks import record_day_fallbacks
 
         loaded = [m for m in models if isinstance(m, DayModel)]
+        self._day = (day, exposures, arms, {m.ref: m for m in loaded})
         new_code = {m.ref: i for i, m in enumerate(loaded)}
         lut = np.full(len(models) + 1, -1, dtype=np.int32)  # last slot: code -1 stays -1
         for code, m in enumerate(models):  # a loop over the day's models (a handful)
@@ -390,6 +441,54 @@ class ModelStage:
                 record_day_fallbacks(experiment, variant, m.ref, m.reason, day, n, m.message)
         return loaded, lut[np.where(req_model >= 0, req_model, len(models))]
 
+    def rescue(
+        self,
+        failed: DayModel,
+        user: np.ndarray,
+        ts_us: np.ndarray,
+        query_term: np.ndarray,
+        cand: np.ndarray,
+        exc: BaseException,
+    ) -> np.ndarray:
+        """Count a chunk ``failed`` could not score and return the control ranker's scores.
+
+        The chunk's requests are counted per (experiment, variant) of their users' exposures
+        under ``failed``'s reference and the reason ``shoplab.rank`` would give
+        (``fallback_reason``), added to the day's other failing chunks of the same arm and
+        written with :func:`~shoplab.models.fallbacks.record_day_fallbacks`: the rows a failure
+        at :meth:`prepare` writes, so the scorecard's guardrail sees both alike. The control
+        ranker is the experiment's first variant's model when it loaded today (its own
+        failure is rescued and counted the same way); else the candidates keep their recall
+        order (equal scores), as ``shoplab.rank`` keeps the incoming order when no control
+        model can serve. The simulator's hand weights cannot be reached from here: ``serve``
+        hands a scorer only the candidates (see the report of issue 14 for the hook).
+        """
+        from shoplab.models.fallbacks import record_day_fallbacks
+        from shoplab.models.serve import fallback_reason
+
+        if self._day is None or self._day[0] != failed.day:
+            raise exc
+        day, exposures, arms, loaded = self._day
+        reason = fallback_reason(exc)
+        message = (
+            f"simulate {day}: rank model == {failed.ref!r} failed to score {len(user)} "
+            f"requests: {type(exc).__name__}: {exc}"
+        )
+        mine = list(arms.get(failed.ref, ()))
+        per_arm = _per_arm(np.asarray(user, dtype=np.int64) + 1, mine, exposures)
+        with self._lock:  # chunks are scored on several threads
+            for (experiment, variant), n in sorted(per_arm.items()):
+                key = (experiment, variant, failed.ref, reason, day)
+                self._rescued[key] = self._rescued.get(key, 0) + n
+                record_day_fallbacks(
+                    experiment, variant, failed.ref, reason, day, self._rescued[key], message
+                )
+        control = next((a.control for a in mine if a.control is not None), None)
+        backup = loaded.get(control) if control is not None else None
+        if backup is not None and backup.ref != failed.ref:
+            return backup.scorer(user, ts_us, query_term)(cand)
+        return np.zeros(cand.shape, dtype=np.float64)
+
     def _plan(self, service: str) -> ServicePlan:
         got = self._plans.get(service)
         if got is None:
@@ -399,6 +498,29 @@ class ModelStage:
             got = plan_service(feature_store(), service)
             self._plans[service] = got
         return got
+
+
+_PROBE_ITEMS = 16
+
+
+def _probe(model: DayModel) -> None:
+    """Score a few real candidates at the day's 00:00; raise what the model raises.
+
+    A model that cannot score at all (a predict that raises, a wrong number of scores, NaN)
+    then fails at :meth:`ModelStage.prepare`, where its whole day falls back at once, rather
+    than in every chunk. Two users x :data:`_PROBE_ITEMS` items of the day's item table, on the
+    feed (no query).
+    """
+    item = model.features.table(
+        next((v for v in model.plan.views if v.name == _ITEM_VIEW), _item_plan()), model.day
+    )
+    items = item["item_id"].head(_PROBE_ITEMS).to_numpy().astype(np.int64) - 1
+    if items.size == 0:
+        items = np.zeros(1, dtype=np.int64)
+    users = np.zeros(2, dtype=np.int64)
+    cand = np.broadcast_to(items, (users.size, items.size))
+    ts = np.full(users.size, _us(_midnight(model.day)), dtype=np.int64)
+    model.scores(users, ts, np.full(users.size, -1, dtype=np.int64), np.ascontiguousarray(cand))
 
 
 def _columns(plan: ServicePlan) -> set[str]:
@@ -468,3 +590,38 @@ def _load(ref: str) -> LoadedModel:
     from shoplab.models.loaded import load, resolve_cached
 
     return load(resolve_cached(ref))
+
+
+def true_ctr_ceiling(
+    valid: tuple[date | datetime | str, date | datetime | str], world: Any
+) -> Any:
+    """Offline metrics of ranking by the simulator's true P(click): the ceiling of any model.
+
+    The same window and the same metrics as a trained version's (``train_model``'s ``valid``,
+    :func:`shoplab.models.metrics.offline_metrics`): GAUC and NDCG@10 order each request by the
+    true probability at the serving position (as a model's scores are), log loss and
+    calibration use it at the logged positions. The probability comes from
+    :func:`shoplab.simulator.oracle.true_click_probability` with the baseline click multiplier,
+    so the window must lie before any experiment that changes ``click_mult`` (the demo's
+    pre-period).
+
+    Args:
+        valid: ``(start, end)`` of the window, end excluded (a date means 00:00 UTC).
+        world: ``shoplab.simulator.world_of(...)`` with the arguments that wrote the log.
+
+    Returns:
+        An :class:`~shoplab.models.metrics.OfflineMetrics` of the clicks of ``valid``.
+    """
+    from shoplab.features import training_labels
+    from shoplab.models.metrics import offline_metrics
+    from shoplab.models.ranker import SERVING_POSITION
+    from shoplab.simulator.oracle import true_click_probability
+
+    labels = training_labels(*valid)
+    requests = labels.select("request_id", "query").unique("request_id")
+    logged = true_click_probability(world, labels, requests)
+    at_top = labels.with_columns(
+        position=pl.lit(SERVING_POSITION, dtype=labels["position"].dtype)
+    )
+    served = true_click_probability(world, at_top, requests)
+    return offline_metrics(labels, "clicked", served, logged)

@@ -143,3 +143,34 @@ def test_the_shipped_configs_still_validate(use_world: World) -> None:
     """Their ``feature_service`` params name services of the applied registry."""
     result = CliRunner().invoke(app, ["experiments", "validate", "--no-lock"])
     assert result.exit_code == 0, result.output
+
+
+def _corrupt(world: World, name: str) -> str:
+    """A new version of the logreg ranker under ``name`` whose pickle is then overwritten."""
+    ref = _register_with_spec(world, name)
+    model_id = get_version(ref).source.removeprefix("models:/")
+    [pickle] = [p for p in (world.root / "mlflow").rglob("python_model.pkl") if model_id in str(p)]
+    pickle.write_bytes(b"not a pickle")
+    return ref
+
+
+def test_a_corrupt_artifact_fails_validation(
+    use_world: World, write_configs: WriteConfigs
+) -> None:
+    ref = _corrupt(use_world, "corrupt_at_validate")
+    [p] = _problems(_configs(write_configs, model=ref))
+    assert (p.field, p.value) == ("variants[1].params.model", ref)
+    assert "must be a loadable model version" in p.rule
+    assert f"model {ref}" in p.rule
+    assert "cannot be loaded" in p.rule
+
+
+def test_an_unreachable_mlflow_uri_fails_validation(
+    use_world: World, write_configs: WriteConfigs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOPLAB_MLFLOW_URI", "http://127.0.0.1:9")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    [p] = _problems(_configs(write_configs, model="ctr_logreg/1"))
+    assert (p.field, p.value) == ("variants[1].params.model", "ctr_logreg/1")
+    assert "must name a registered model version" in p.rule
+    assert "MLflow URI == 'http://127.0.0.1:9'" in p.rule

@@ -157,3 +157,30 @@ def test_offline_online_joins_the_registry_and_the_scorecard(
     assert r["ndcg_at_10_gain"] == pytest.approx(lg.ndcg_at_10 - lr.ndcg_at_10)
     assert (r["ctr_lift"], r["gmv_lift"]) == (-0.02, 0.03)
     assert r["agree"] == ((lg.gauc - lr.gauc) < 0)  # the CTR lift is negative here
+
+
+def test_the_demo_table_shows_the_true_ctr_ceiling_as_its_last_row(use_world: World) -> None:
+    """The ceiling row: the oracle's own metrics and its gains over the control's model."""
+    import dataclasses
+
+    from shoplab.demo import offline_online_text
+
+    lr, lg = use_world.logreg, use_world.lightgbm
+    ceiling = dataclasses.replace(lr.metrics, auc=0.81, gauc=0.7777, ndcg_at_10=0.6543)
+
+    class Card:  # no online rows: every lift is "—"
+        control = "control"
+        rows: list[object] = []
+
+    text = offline_online_text({"control": lr, "ranker_v2": lg}, Card(), ceiling)
+    last = [line for line in text.splitlines() if "true P(click)" in line]
+    assert len(last) == 1
+    cells = [c.strip() for c in last[0].split("│") if c.strip()] or last[0].split()
+    joined = " ".join(cells)
+    assert "(ceiling)" in joined
+    assert "0.7777" in joined
+    assert "0.6543" in joined
+    assert f"{0.7777 - lr.metrics.gauc:+.4f}" in joined
+    assert f"{0.6543 - lr.metrics.ndcg_at_10:+.4f}" in joined
+    assert text.index(lg.version.ref) < text.index("true P(click)")  # after the models
+    assert "true P(click)" not in offline_online_text({"control": lr}, Card())

@@ -208,3 +208,49 @@ def test_an_unreachable_registry_is_a_counted_fallback(
     [count] = [c for c in fallback_counts() if c.reason == "registry_unavailable"]
     assert count.model == "ctr_logreg/1"
     assert "MLflow URI == 'http://127.0.0.1:9'" in count.last_message
+
+
+def _register_declaring(use_world: World, name: str, **changes: object) -> str:
+    """The logreg ranker's pickle registered with a changed spec (serving reads the pickle's)."""
+    import dataclasses
+
+    model = load(get_version(use_world.logreg.version.ref))
+    assert model.ranker is not None
+    model.ranker.spec = dataclasses.replace(model.ranker.spec, **changes)
+    try:
+        return register(name, model.ranker, model.ranker.spec).ref
+    finally:
+        clear_cache()  # the cached ranker object must not keep the changed spec
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason", "why"),
+    [
+        ({"features": ("position", "user_long_term__retired_feature")}, "load_error",
+         "training/serving skew"),
+        ({"service": "ranker_v9"}, "features", "ranker_v9"),
+    ],
+    ids=["feature-list-no-longer-served", "service-missing-from-registry"],
+)
+def test_a_model_the_service_cannot_feed_falls_back_and_the_cli_says_why(
+    use_world: World, changes: dict[str, object], reason: str, why: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from shoplab.cli import app
+
+    ref = _register_declaring(use_world, f"unservable_{reason}", **changes)
+    got = rank(5, ITEMS, None, T, model=ref)
+    assert set(got["fallback"]) == {reason}
+    assert got["item_id"].to_list() == ITEMS  # no control outside an experiment: incoming order
+    [count] = [c for c in fallback_counts() if c.model == ref]
+    assert (count.reason, count.count) == (reason, 1)
+    assert why in count.last_message
+    result = CliRunner().invoke(
+        app, ["rank", "5", "1", "2", "3", "--model", ref, "--at", T.isoformat()],
+        env={"COLUMNS": "400"},
+    )
+    assert result.exit_code == 0, result.output
+    assert f"fallback: {reason}" in result.output
+    assert f"why: model {ref}: " in result.output
+    assert why in result.output

@@ -334,3 +334,143 @@ def test_a_missing_treatment_model_falls_back_and_fails_the_guardrail(tmp_path: 
     from shoplab.analysis.render import render_rich
 
     assert list(render_rich(card))  # the row renders like any other
+
+
+class _FailingModel:
+    """Builds a pyfunc whose ``predict`` raises on frames of more than ``limit`` rows."""
+
+    @staticmethod
+    def make(limit: int) -> Any:
+        import mlflow.pyfunc
+
+        class Failing(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+            """Fails like a broken model in production: a RuntimeError from predict."""
+
+            _skip_type_hint_validation = True
+
+            def __init__(self, limit: int) -> None:
+                self.limit = limit
+
+            def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
+                if len(model_input) > self.limit:
+                    raise RuntimeError(f"broken model: {len(model_input)} rows")
+                return model_input["item_stats__price"].fillna(0.0).to_numpy()
+
+        return Failing(limit)
+
+
+def _failing_configs(root: Path, ref: str) -> Path:
+    """A rank experiment from day 2: control on the hand weights, treatment on ``ref``."""
+    layers = {"layers": [{"name": n, "salt": f"layer_{n}"}
+                         for n in ("recall", "prerank", "rank", "mix")]}
+    doc = {
+        "key": "rank_failing",
+        "layer": "rank",
+        "buckets": [0, 10000],
+        "variants": [
+            {"key": "control", "weight": 0.5, "params": {}},
+            {"key": "treatment", "weight": 0.5, "params": {"model": ref}},
+        ],
+        "status": "running",
+        "start": "2026-01-02T00:00:00Z",
+        "end": "2026-01-04T00:00:00Z",
+        "metrics": {"primary": "ctr", "guardrails": ["refund_rate"]},
+        "owner": "tests",
+    }
+    root.mkdir()
+    (root / "layers.yaml").write_text(yaml.safe_dump(layers, sort_keys=False))
+    (root / "rank_failing.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    clear_configs()
+    return root
+
+
+@pytest.mark.parametrize(
+    ("limit", "where"),
+    [(0, "cannot score"), (32, "failed to score")],  # 32: the probe's 2 x 16 rows pass
+    ids=["fails-on-every-frame", "fails-only-on-served-chunks"],
+)
+def test_a_model_failing_while_scoring_falls_back_and_is_counted(
+    tmp_path: Path, limit: int, where: str
+) -> None:
+    """A registered pyfunc that raises in ``predict`` does not stop ``simulate``: every
+    treatment request is served by the control ranker and counted per day (brute force from
+    the log), whether it fails on the prepare-time probe or only on the served chunks."""
+    from shoplab.core.paths import events_dir, exposures_dir
+    from shoplab.models.fallbacks import fallback_counts, fallback_days
+    from shoplab.models.ranker import FeatureSpec
+    from shoplab.models.registry import register
+    from shoplab.simulator import ExperimentPolicy, simulate
+
+    ref = "broken_ranker/1"
+    configs = _failing_configs(tmp_path / "configs", ref)
+    root = tmp_path / "data"
+    root.mkdir()
+
+    def deploy(day: date) -> None:
+        if day != date(2026, 1, 2):
+            return
+        import shoplab.features as sf
+
+        sf.build_features()
+        sf.apply_repo()
+        spec = FeatureSpec("ranker_v1", ("item_stats__price",), (("item_stats__price", "Float64"),),
+                           ("item_stats__price",))
+        assert register("broken_ranker", _FailingModel.make(limit), spec).ref == ref
+
+    with using_data_root(root):
+        clear_models()
+        simulate(users=1_000, items=300, days=3, seed=11, start=START,
+                 policy=ExperimentPolicy(load_layout(configs)), on_day=deploy)
+        days = fallback_days("rank_failing")
+        messages = {c.last_message for c in fallback_counts() if c.experiment == "rank_failing"}
+        req = pl.read_parquet(events_dir("requests") / "*.parquet").with_columns(
+            day=pl.col("ts").dt.date())
+        exp = pl.read_parquet(exposures_dir() / "**" / "*.parquet").filter(
+            (pl.col("experiment") == "rank_failing") & (pl.col("variant") == "treatment")
+        ).select(pl.col("unit_id").alias("user_id"), day=pl.col("ts").dt.date()).unique()
+        want = req.join(exp, on=["user_id", "day"]).group_by("day").len().sort("day")
+    clear_models()
+    assert {(e, v, m, r) for e, v, m, r, _, _ in days} == {
+        ("rank_failing", "treatment", ref, "predict_error")
+    }
+    assert want.height == 2  # both experiment days served treatment requests
+    assert [(d, n) for *_, d, n in days] == list(want.iter_rows())
+    assert len(messages) == 1
+    message = messages.pop()
+    assert where in message
+    assert "RuntimeError" in message
+    assert "broken model" in message
+
+
+def test_the_true_ctr_ceiling_beats_the_trained_models_and_is_calibrated(
+    world: ModelWorld,
+) -> None:
+    """On the models' own valid window (day 3, before the experiment): ranking by the true
+    P(click) orders clicks better than either model, and its mean equals the observed CTR
+    within 4 binomial standard errors (it is the probability the clicks were drawn from)."""
+    from shoplab.features import training_labels
+    from shoplab.models.registry import get_version
+    from shoplab.simulator import world_of
+    from shoplab.simulator.model_rank import true_ctr_ceiling
+    from shoplab.simulator.oracle import true_click_probability
+
+    valid = ("2026-01-03", "2026-01-04")
+    w = world_of(WORLD["users"], WORLD["items"], WORLD["days"], WORLD["seed"], WORLD["start"])
+    top = true_ctr_ceiling(valid, w)
+    labels = training_labels(*valid)
+    assert top.rows == labels.height
+    assert top.positives == int(labels["clicked"].sum())
+    for ref in MODELS.values():
+        m = get_version(ref).metrics
+        assert m["rows"] == top.rows  # the same window
+        assert top.gauc is not None
+        assert top.gauc > m["gauc"]
+        assert top.ndcg_at_10 is not None
+        assert top.ndcg_at_10 > m["ndcg_at_10"]
+        assert top.log_loss < m["log_loss"]
+    p = true_click_probability(w, labels, labels.select("request_id", "query").unique())
+    se = float(np.sqrt(np.sum(p * (1 - p)))) / labels.height
+    assert abs(float(p.mean()) - top.positives / top.rows) < 4 * se
+    predicted = sum(b.predicted * b.n for b in top.calibration) / top.rows
+    # the simulator's probabilities are float32: bin means and the mean differ in the 8th digit
+    assert predicted == pytest.approx(float(p.mean()), rel=1e-6)
