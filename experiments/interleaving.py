@@ -145,6 +145,32 @@ def _position_in(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
+def _draft_one(a: np.ndarray, b: np.ndarray, f: np.ndarray) -> Interleaved:
+    """:func:`team_draft` of a single request with a set of placed items (the same picks)."""
+    ra, rb, flips = a[0].tolist(), b[0].tolist(), f[0].tolist()
+    k = len(ra)
+    placed: set[object] = set()
+    items, team, contested = [], [], []
+    ia = ib = 0
+    for slot in range(k):
+        rnd, second = divmod(slot, 2)
+        a_turn = flips[rnd] != bool(second)
+        while ra[ia] in placed:  # fewer than k placed: each ranker has an unplaced item left
+            ia += 1
+        while rb[ib] in placed:
+            ib += 1
+        contested.append(ra[ia] == rb[ib])
+        pick = ra[ia] if a_turn else rb[ib]
+        items.append(pick)
+        team.append(TEAM_A if a_turn else TEAM_B)
+        placed.add(pick)
+    return Interleaved(
+        np.array([items], dtype=a.dtype).reshape(1, k),
+        np.array([team], dtype=np.int8).reshape(1, k),
+        np.array([contested], dtype=bool).reshape(1, k),
+    )
+
+
 def team_draft(
     ranked_a: npt.ArrayLike, ranked_b: npt.ArrayLike, flips: npt.ArrayLike
 ) -> Interleaved:
@@ -169,6 +195,8 @@ def team_draft(
     f = np.asarray(flips, dtype=bool)
     _check(a, b, f)
     n, k = a.shape
+    if n == 1:  # one request (online serving): k scalar picks beat k vectorized steps 30x
+        return _draft_one(a, b, f)
     items = np.empty((n, k), dtype=a.dtype)
     team = np.empty((n, k), dtype=np.int8)
     contested = np.zeros((n, k), dtype=bool)

@@ -43,6 +43,7 @@ __all__ = [
     "Metrics",
     "ParamValue",
     "Targeting",
+    "Trigger",
     "Variant",
     "cross_field_problems",
 ]
@@ -129,6 +130,22 @@ class Metrics(_Strict):
         return out
 
 
+class Trigger(_Strict):
+    """Counterfactual logging for a triggered analysis (Deng & Hu 2015).
+
+    For every request of the experiment's units, serving also computes what each other arm
+    would have shown at the experiment's stage over the same candidates, and logs in the
+    ``triggers`` table whether a list differs from the served one within the first ``k`` slots.
+    Most of a ranking treatment's units see the control's list; restricting the analysis to the
+    triggered ones removes their noise.
+
+    Attributes:
+        k: slots compared (the top of the list, where a change can move clicks).
+    """
+
+    k: Annotated[int, Field(ge=1)] = 10
+
+
 class Experiment(_Strict):
     """One experiment: where it lives (layer and bucket range), its arms, who and when.
 
@@ -156,6 +173,8 @@ class Experiment(_Strict):
     hash_version: Literal[1, 2] = 2
     salt: str | None = None
     metrics: Metrics
+    trigger: Trigger | None = None
+    """Log per request whether the other arm(s) would have shown another list (``ab`` only)."""
     description: str = ""
     owner: str
 

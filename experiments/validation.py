@@ -250,6 +250,16 @@ def _interleaving_problems(file: str, e: Experiment) -> list[Problem]:
     if e.type != "interleaving":
         return []
     out = []
+    if e.trigger is not None:
+        out.append(
+            Problem(
+                file,
+                "trigger",
+                e.trigger.model_dump(),
+                "must be unset for type == 'interleaving': every unit sees both rankers' "
+                "draft, there is no other arm to compare with (set it on an ab experiment).",
+            )
+        )
     if e.layer != INTERLEAVING_LAYER:
         out.append(
             Problem(

@@ -32,6 +32,11 @@ configured ones the reason names the value and the vocabulary's source.
   requests: ...)``, ``null item_id (the log has clicks: ...)`` (both ids may be null in a log
   without requests / clicks: an orders-only purchase log), ``order without request``,
   ``user_id differs from request``, ``order without click``, ``order before click``
+- teams: ``negative position``, ``team without impression`` (no impression with its
+  request_id, item_id), ``position differs from impression``, ``user_id differs from
+  impression``, ``ts differs from impression``
+- triggers: ``k < 1``, ``trigger without request``, ``user_id differs from request``,
+  ``ts differs from request``
 - daily tables: ``ts outside its file's day`` (file ``YYYY-MM-DD.parquet`` covers that UTC day),
   ``ts after log end`` (files without a date; the log ends at 00:00 after its newest daily file)
 - before each ``unknown user_id``, ``unknown shop_id``, ``unknown item_id`` rule:
@@ -93,7 +98,8 @@ REFERENCES: Final[dict[str, tuple[str, str, tuple[str, ...]]]] = {
     ),
     "imp": (
         "impressions",
-        "SELECT request_id, item_id, min(user_id) AS ref_user, min(epoch_us(ts)) AS ref_ts "
+        "SELECT request_id, item_id, min(user_id) AS ref_user, min(epoch_us(ts)) AS ref_ts, "
+        "min(position) AS ref_pos "
         "FROM {ref} SEMI JOIN (SELECT DISTINCT request_id, item_id FROM {src}) k "
         "USING (request_id, item_id) GROUP BY request_id, item_id",
         ("request_id", "item_id"),
@@ -228,10 +234,25 @@ _SPECIFIC: Final[dict[str, tuple[Rule, ...]]] = {
     # append-only log written by the serving policy: only required columns here; the range
     # (0, 1] and the join to impressions are checked where they matter (analysis.ope)
     "propensities": (),
-    # written by serving beside impressions; joins to impressions/requests are checked by the
-    # interleaving and triggered analyses that read them
-    "teams": (),
-    "triggers": (),
+    # written by serving beside impressions: a team names one impression (its slot included),
+    # a trigger one request; the analyses join them to impressions / requests
+    "teams": (
+        Rule("negative position", "s.position < 0"),
+        _quarantined("imp"),
+        Rule("team without impression", "imp.request_id IS NULL", needs="imp"),
+        Rule("position differs from impression", "imp.ref_pos <> s.position", needs="imp"),
+        Rule("user_id differs from impression", "imp.ref_user <> s.user_id", needs="imp"),
+        Rule("ts differs from impression", "epoch_us(s.ts) <> imp.ref_ts", needs="imp"),
+        *_DAILY_RULES,
+    ),
+    "triggers": (
+        Rule("k < 1", "s.k < 1"),
+        _quarantined("req"),
+        Rule("trigger without request", "req.request_id IS NULL", needs="req"),
+        Rule("user_id differs from request", "req.ref_user <> s.user_id", needs="req"),
+        Rule("ts differs from request", "epoch_us(s.ts) <> req.ref_ts", needs="req"),
+        *_DAILY_RULES,
+    ),
     "exposures": (),  # append-only log written by assignment: only required columns
 }
 

@@ -16,6 +16,15 @@ multiplicative effects and multiply across layers. A rank-layer variant's ``mode
 registered model reference) becomes the ``rank_model`` column: that model ranks the user's
 candidates (:mod:`shoplab.simulator.model_rank`). If two layers did set the same other param, the
 later layer in serving order wins. Allowlisted (forced) units get their params but no exposure.
+
+Two kinds of experiment also travel as :class:`~shoplab.simulator.policy.Arms`:
+
+- ``type: interleaving`` (rank layer): every unit is served ranker A's params (the first
+  variant's) and the simulator drafts B's list in (:mod:`experiments.interleaving`); exposures
+  log :data:`~shoplab.experiments.models.INTERLEAVED_VARIANT`. Hand-weight rankers only: a
+  ``model`` variant raises (the simulator does not score two models per request yet).
+- ``trigger:`` (ab): units are served their arm; the simulator replays the other arms' stage
+  params over the same candidates and logs whether the lists differ (``triggers``).
 """
 
 from __future__ import annotations
@@ -28,15 +37,38 @@ import numpy as np
 import polars as pl
 
 from shoplab.core.contract import polars_schema
+from shoplab.core.errors import InputError
 from shoplab.experiments.assignment import assign_frame, resolve_layout
-from shoplab.experiments.layout import Layout
-from shoplab.experiments.models import HOLDOUT_IN_EXPERIMENTS, HOLDOUT_VARIANT, Experiment
-from shoplab.simulator.policy import BASELINE, RANK_MODEL, PolicyDecision
+from shoplab.experiments.layout import CompiledExperiment, Layout
+from shoplab.experiments.models import (
+    HOLDOUT_IN_EXPERIMENTS,
+    HOLDOUT_VARIANT,
+    INTERLEAVED_VARIANT,
+    Experiment,
+)
+from shoplab.simulator.policy import BASELINE, RANK_MODEL, Arms, PolicyDecision
 
 __all__ = ["ExperimentPolicy"]
 
 _MULTIPLICATIVE = frozenset({"click_mult", "order_mult"})
 _RANK_LAYER = "rank"  # the only stage that serves models (validation refuses a model elsewhere)
+
+
+def _overrides(ce: CompiledExperiment) -> tuple[dict[str, float], ...]:
+    """Per variant, the ``BASELINE`` params it sets; a ``model`` cannot be replayed (yet)."""
+    out = []
+    for vkey, params in zip(ce.variant_keys, ce.params, strict=True):
+        if "model" in params:
+            raise InputError(
+                f"experiment {ce.experiment.key}: variants.{vkey}.params.model == "
+                f"{params['model']!r}, must be unset for type == {ce.experiment.type!r}"
+                f"{' with a trigger' if ce.experiment.trigger else ''}: the simulator replays "
+                "or interleaves hand-weight rankers (rank_w_*) only."
+            )
+        out.append(
+            {k: float(v) for k, v in params.items() if k in BASELINE and not isinstance(v, str)}
+        )
+    return tuple(out)
 
 
 class ExperimentPolicy:
@@ -84,6 +116,9 @@ class ExperimentPolicy:
         models = np.full(n, None, dtype=object)
         touched = np.zeros(n, dtype=bool)
         exposures = []
+        arms: list[Arms] = []
+        interleaved: list[str] = []
+        user_id = out.get_column("user_id").cast(pl.Int64).to_numpy()
         for cl in self.layout.layers:
             name = cl.layer.name
             exp_col = out.get_column(f"{name}_experiment")
@@ -92,8 +127,33 @@ class ExperimentPolicy:
                 in_exp = (exp_col == ce.key).fill_null(False).to_numpy()
                 if not in_exp.any():
                     continue
+                e = ce.experiment
+                il = e.type == "interleaving"
+                if il or e.trigger is not None:
+                    served = np.full(n, -1, dtype=np.int64)
+                    if not il:
+                        for vi, vkey in enumerate(ce.variant_keys):
+                            served[(var_col == vkey).fill_null(False).to_numpy()] = vi
+                    arms.append(
+                        Arms(
+                            experiment=e.key,
+                            kind="interleaving" if il else "trigger",
+                            seed=e.seed,
+                            k=0 if il else e.trigger.k,  # type: ignore[union-attr]
+                            variants=ce.variant_keys,
+                            overrides=_overrides(ce),
+                            user_id=user_id[in_exp],
+                            variant=served[in_exp],
+                        )
+                    )
+                    if il:
+                        interleaved.append(e.key)
                 for vi, vkey in enumerate(ce.variant_keys):
-                    rows = in_exp & (var_col == vkey).fill_null(False).to_numpy()
+                    # an interleaved unit is served ranker A's params, whatever its hash says
+                    if il:
+                        rows = in_exp if vi == 0 else np.zeros(n, dtype=bool)
+                    else:
+                        rows = in_exp & (var_col == vkey).fill_null(False).to_numpy()
                     if not rows.any():
                         continue
                     touched |= rows
@@ -108,13 +168,20 @@ class ExperimentPolicy:
                             col[rows] = np.where(np.isnan(col[rows]), 1.0, col[rows]) * value
                         else:
                             col[rows] = float(value)
+            variant = pl.col(f"{name}_variant").cast(pl.String)
+            if interleaved:
+                variant = (
+                    pl.when(pl.col(f"{name}_experiment").is_in(interleaved))
+                    .then(pl.lit(INTERLEAVED_VARIANT))
+                    .otherwise(variant)
+                )
             logged = (
                 out.lazy()
                 .with_columns(ts.alias("__ts"))
                 .filter(pl.col(f"{name}_experiment").is_not_null() & ~pl.col(f"{name}_forced"))
                 .select(
                     pl.col(f"{name}_experiment").cast(pl.String).alias("experiment"),
-                    pl.col(f"{name}_variant").cast(pl.String).alias("variant"),
+                    variant.alias("variant"),
                     pl.col("user_id").cast(pl.Int64).alias("unit_id"),
                     pl.col("__ts").alias("ts"),
                 )
@@ -146,4 +213,4 @@ class ExperimentPolicy:
         param_frame = pl.DataFrame(
             {"user_id": out.get_column("user_id").cast(pl.Int64), **cols}
         ).filter(pl.Series(touched))
-        return PolicyDecision(params=param_frame, exposures=exp_frame)
+        return PolicyDecision(params=param_frame, exposures=exp_frame, arms=tuple(arms))

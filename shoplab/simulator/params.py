@@ -17,7 +17,7 @@ import polars as pl
 
 from shoplab.core.contract import COUNTRIES, PLATFORMS, TABLES, TIMESTAMP, polars_schema
 from shoplab.core.errors import InputError
-from shoplab.simulator.policy import BASELINE, RANK_MODEL, Policy, PolicyDecision
+from shoplab.simulator.policy import BASELINE, RANK_MODEL, Arms, Policy, PolicyDecision
 from shoplab.simulator.world import DAY_US, World
 
 __all__ = ["PARAM_BOUNDS", "DayParams", "active_frame", "day_params"]
@@ -45,12 +45,40 @@ class DayParams(NamedTuple):
         models: the distinct ``rank_model`` references of the day, sorted.
         model_code: per active user, the index into ``models`` of their rank model, -1 for the
             hand weights.
+        arms: the day's interleaving and triggered experiments, units checked to be active.
     """
 
     params: dict[str, np.ndarray]
     exposures: pl.DataFrame | None
     models: tuple[str, ...]
     model_code: np.ndarray
+    arms: tuple[Arms, ...] = ()
+
+
+def _check_arms(arms: tuple[Arms, ...], active: np.ndarray, day: date) -> tuple[Arms, ...]:
+    """Each unit of an :class:`Arms` must be an active user, once; variants in range."""
+    for a in arms:
+        if not isinstance(a, Arms):
+            raise TypeError(f"policy arms on {day}: {type(a).__name__}, must be Arms.")
+        idx = np.asarray(a.user_id, dtype=np.int64) - 1
+        at = np.minimum(np.searchsorted(active, idx), max(len(active) - 1, 0))
+        if len(idx) and (len(active) == 0 or not (active[at] == idx).all()):
+            raise InputError(
+                f"policy arms on {day}: experiment {a.experiment} has user_id(s) without a "
+                "request that day, must list active users only."
+            )
+        if len(np.unique(idx)) != len(idx) or len(a.variant) != len(idx):
+            raise InputError(
+                f"policy arms on {day}: experiment {a.experiment} has {len(idx)} user_id and "
+                f"{len(a.variant)} variant values, must be equal and the users unique."
+            )
+        bad = (np.asarray(a.variant) < -1) | (np.asarray(a.variant) >= len(a.variants))
+        if bad.any() or len(a.overrides) != len(a.variants):
+            raise InputError(
+                f"policy arms on {day}: experiment {a.experiment} variant codes must be in "
+                f"[-1, {len(a.variants)}) with one override dict per variant."
+            )
+    return arms
 
 
 def active_frame(
@@ -169,4 +197,5 @@ def day_params(
                 .to_numpy()
                 .astype(np.int32, copy=False)
             )
-    return DayParams(out, _check_exposures(decision.exposures, day), models, code)
+    arms = _check_arms(tuple(decision.arms), active, day)
+    return DayParams(out, _check_exposures(decision.exposures, day), models, code, arms)

@@ -27,11 +27,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Final, Protocol
+from typing import Final, Literal, Protocol
 
+import numpy as np
 import polars as pl
 
-__all__ = ["BASELINE", "RANK_MODEL", "Policy", "PolicyDecision"]
+__all__ = ["BASELINE", "RANK_MODEL", "Arms", "Policy", "PolicyDecision"]
 
 BASELINE: Final[dict[str, float]] = {
     "recall_size": 200.0,
@@ -50,6 +51,37 @@ RANK_MODEL: Final = "rank_model"
 
 
 @dataclass(frozen=True)
+class Arms:
+    """One experiment whose serving needs more than its own arm's params, for one day.
+
+    ``interleaving``: the units are served the team-draft of ranker A's (``overrides[0]``) and
+    ranker B's (``overrides[1]``) lists, and every impression's team is logged (``teams``).
+    ``trigger``: the units are served their own arm; the simulator also serves each other arm's
+    params over the same candidates and logs per request whether a top-``k`` list differs
+    (``triggers``).
+
+    Attributes:
+        experiment: the experiment key (what the log tables name).
+        kind: ``interleaving`` or ``trigger``.
+        seed: the coin flips' seed (the experiment's salt or key).
+        k: slots compared (``trigger``; 0 for ``interleaving``).
+        variants: the variant keys, in config order.
+        overrides: per variant, the ``BASELINE`` params it sets (its stage's params).
+        user_id: the experiment's units that day (int64, the log's 1-based ids).
+        variant: per unit, the index into ``variants`` of the arm it is served (-1: interleaved).
+    """
+
+    experiment: str
+    kind: Literal["interleaving", "trigger"]
+    seed: str
+    k: int
+    variants: tuple[str, ...]
+    overrides: tuple[dict[str, float], ...]
+    user_id: np.ndarray
+    variant: np.ndarray
+
+
+@dataclass(frozen=True)
 class PolicyDecision:
     """What a policy answers for one day.
 
@@ -59,10 +91,13 @@ class PolicyDecision:
             from the frame get the baseline.
         exposures: rows of the ``exposures`` event table (experiment, variant, unit_id, ts) to log
             for that day; the simulator writes them next to its other tables.
+        arms: the day's interleaving and triggered experiments (see :class:`Arms`); empty: the
+            simulator writes no ``teams`` / ``triggers`` file.
     """
 
     params: pl.DataFrame
     exposures: pl.DataFrame
+    arms: tuple[Arms, ...] = ()
 
 
 class Policy(Protocol):

@@ -12,6 +12,13 @@ pipelines refresh the day's serving tables from the log on disk; its requests ar
 their own, smaller chunks. ``on_day`` runs before each day once the days before it are on disk:
 the hook that trains and registers models on a pre-period before their experiment starts.
 
+Interleaving and triggered experiments (the policy's :class:`~shoplab.simulator.policy.Arms`):
+an interleaved request is served the team-draft of its two rankers (``teams`` rows, one per
+impression); a request of a triggered experiment's unit is also served, with the chunk's own
+generator re-seeded (the same candidates and noise), under each other arm's params, and a
+``triggers`` row says whether a top-``k`` list differs. Those tables are written only on days
+that have such an experiment, so a log without them is byte-identical to one before them.
+
 Randomness: one generator for the world, one per day and one per chunk, all derived from
 ``seed``, so a given ``(seed, users, items, shops, days, start, config, policy)`` always writes
 byte-identical files, whatever the number of threads (and, with models, the same models: trained
@@ -28,7 +35,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -37,12 +44,14 @@ from shoplab.core.errors import InputError
 from shoplab.core.lock import writes_data_root
 from shoplab.core.paths import events_dir, quarantine_dir
 from shoplab.core.timeparse import parse_day, parse_instant
+from shoplab.experiments.interleaving import coin_flips
 from shoplab.simulator.config import WorldConfig
+from shoplab.simulator.counterfactual import triggered
 from shoplab.simulator.feedback import draw_clicks, draw_orders
 from shoplab.simulator.params import day_params
-from shoplab.simulator.policy import Policy
+from shoplab.simulator.policy import BASELINE, Arms, Policy
 from shoplab.simulator.recall_index import build_recall_index
-from shoplab.simulator.serving import Served, serve
+from shoplab.simulator.serving import Interleave, Served, serve
 from shoplab.simulator.traffic import QUERY_TERMS, draw_requests
 from shoplab.simulator.world import DAY_US, World, build_world, day_start_us
 from shoplab.simulator.writer import codes_to_strings, write_table
@@ -57,6 +66,7 @@ _CANDIDATES_PER_CHUNK = 1 << 21  # ≈ 2M candidates ≈ 80 MiB of working array
 _MODEL_CANDIDATES_PER_CHUNK = 1 << 18
 _WORKERS = min(4, os.cpu_count() or 1)
 _FACT_TABLES = ("requests", "impressions", "clicks", "orders")
+_ARM_TABLES = ("teams", "triggers")  # written only on days with interleaving / triggers
 _DIMENSION_TABLES = ("users", "shops", "items")
 _NEW_USER_DAYS = 7  # "new user" for policies/targeting: signed up less than 7 days before the day
 
@@ -85,6 +95,8 @@ class SimulationReport:
     seconds: float
     seed: int = 0
     impressions_per_day: tuple[int, ...] = field(default=(), repr=False)
+    teams: int = 0
+    triggers: int = 0
 
     @property
     def rows(self) -> dict[str, int]:
@@ -108,7 +120,7 @@ def _check_positive(name: str, value: int) -> None:
 
 def _clear_previous() -> None:
     """Remove what an earlier simulation wrote (and the quarantine that described it)."""
-    for table in (*_DIMENSION_TABLES, *_FACT_TABLES):
+    for table in (*_DIMENSION_TABLES, *_FACT_TABLES, *_ARM_TABLES):
         shutil.rmtree(events_dir(table), ignore_errors=True)
     exposures = events_dir("exposures")
     if exposures.exists():
@@ -190,7 +202,7 @@ class _Counters:
     request_id: int = 0
     order_id: int = 0
     rows: dict[str, int] = field(
-        default_factory=lambda: dict.fromkeys((*_FACT_TABLES, "exposures"), 0)
+        default_factory=lambda: dict.fromkeys((*_FACT_TABLES, "exposures", *_ARM_TABLES), 0)
     )
     impressions_per_day: list[int] = field(default_factory=list)
     models: ModelStage | None = None  # created the first day a variant deploys a model
@@ -248,28 +260,40 @@ def _simulate_day(
                 (int(size), int(code), idx[lo : lo + step]) for lo in range(0, len(idx), step)
             ]
 
-    def serve_chunk(job: tuple[int, tuple[int, int, np.ndarray]]) -> Served:
+    arms = _DayArms.of(decided.arms, active, req_active, n_req)
+    first_id = counters.request_id + 1  # request ids are known before serving: coin flips
+
+    def serve_chunk(job: tuple[int, tuple[int, int, np.ndarray]]) -> _Chunk:
         number, (size, code, sel) = job
         scorer = (
             day_models[code].scorer(reqs.user[sel], reqs.ts[sel], reqs.query_term[sel])
             if code >= 0
             else None
         )
-        return serve(
-            np.random.default_rng([seed, 2, day_index, number]),
-            world,
-            index,
-            user=reqs.user[sel],
-            search=reqs.search[sel],
-            query_cat=reqs.query_cat[sel],
-            slots=slots[sel],
-            params={k: v[sel] for k, v in req_params.items()},
-            recall_size=size,
-            rank_noise=cfg.rank_noise,
-            scorer=scorer,
-        )
+        chunk_params = {k: v[sel] for k, v in req_params.items()}
+        interleave = arms.interleave(sel, chunk_params, first_id)
 
-    served = list(pool.map(serve_chunk, enumerate(chunks)))
+        def run(p: dict[str, np.ndarray], recall_size: int) -> Served:
+            return serve(
+                np.random.default_rng([seed, 2, day_index, number]),
+                world,
+                index,
+                user=reqs.user[sel],
+                search=reqs.search[sel],
+                query_cat=reqs.query_cat[sel],
+                slots=slots[sel],
+                params=p,
+                recall_size=recall_size,
+                rank_noise=cfg.rank_noise,
+                scorer=scorer,
+                interleave=interleave,
+            )
+
+        actual = run(chunk_params, size)
+        return _Chunk(actual, arms.triggers(sel, chunk_params, size, actual, run))
+
+    results = list(pool.map(serve_chunk, enumerate(chunks)))
+    served = [c.served for c in results]
     rows = [sel[out.row] for (_, _, sel), out in zip(chunks, served, strict=True)]
     if served:
         imp_req = np.concatenate(rows)
@@ -283,6 +307,8 @@ def _simulate_day(
     imp_req, imp_item, imp_pos = imp_req[order], imp_item[order], imp_pos[order]
     imp_user = reqs.user[imp_req]
     imp_ts = reqs.ts[imp_req]
+    imp_team, imp_contested = _teams_of(served, len(order))
+    imp_team, imp_contested = imp_team[order], imp_contested[order]
 
     qmatch = reqs.search[imp_req] & (world.item_cat[imp_item] == reqs.query_cat[imp_req])
     clicks = draw_clicks(
@@ -338,6 +364,38 @@ def _simulate_day(
         "gmv": orders.gmv,
         "refunded": orders.refunded,
     })
+    if arms.interleaving:
+        keep = imp_team >= 0
+        t_req, t_team = imp_req[keep], imp_team[keep].astype(np.int64)
+        t_code = arms.req_il[t_req]
+        il_keys = [a.experiment for a in arms.interleaving]
+        team_keys = [v for a in arms.interleaving for v in a.variants[:2]]
+        t_user, t_item, t_pos, t_ts = imp_user[keep], imp_item[keep], imp_pos[keep], imp_ts[keep]
+        t_contested = imp_contested[keep]
+        writer.submit("teams", len(t_req), events_dir("teams") / name, lambda: {
+            "request_id": request_id[t_req],
+            "user_id": t_user + 1,
+            "item_id": t_item.astype(np.int64) + 1,
+            "position": t_pos,
+            "ts": t_ts,
+            "experiment": codes_to_strings(il_keys, t_code),
+            "team": codes_to_strings(team_keys, 2 * t_code + t_team),
+            "contested": t_contested,
+        })
+    if arms.trigger:
+        tr = _trigger_rows(arms.trigger, [c.triggers for c in results])
+        tr_keys = [a.experiment for a in arms.trigger]
+        tr_variants = [v for a in arms.trigger for v in a.variants]
+        tr_k = np.array([a.k for a in arms.trigger], dtype=np.int32)
+        writer.submit("triggers", len(tr.req), events_dir("triggers") / name, lambda: {
+            "request_id": request_id[tr.req],
+            "user_id": reqs.user[tr.req] + 1,
+            "ts": reqs.ts[tr.req],
+            "experiment": codes_to_strings(tr_keys, tr.spec),
+            "variant": codes_to_strings(tr_variants, tr.variant_code),
+            "k": tr_k[tr.spec],
+            "triggered": tr.hit,
+        })
     if exposures is not None:
         exp = exposures
         writer.submit("exposures", exp.height, events_dir("exposures") / f"sim-{name}", lambda: {
@@ -348,6 +406,160 @@ def _simulate_day(
     # Personal history for tomorrow's recall: the category of each user's last click today.
     last = np.argsort(clicks.ts, kind="stable")
     world.last_click_cat[c_user[last]] = world.item_cat[c_item[last]]
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """A served chunk, and per triggered experiment its units' rows: (spec, requests, arm, hit)."""
+
+    served: Served
+    triggers: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]
+
+
+def _teams_of(served: list[Served], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every impression's team (-1: not interleaved) and contested flag, in chunk order."""
+    if not any(s.team is not None for s in served):
+        return np.full(n, -1, dtype=np.int8), np.zeros(n, dtype=bool)
+    team = [s.team if s.team is not None else np.full(len(s.row), -1, np.int8) for s in served]
+    contested = [
+        s.contested if s.contested is not None else np.zeros(len(s.row), bool) for s in served
+    ]
+    return np.concatenate(team), np.concatenate(contested)
+
+
+def _stage_params(arm: Arms, variant: int, key: str) -> float:
+    """The value of ``key`` under ``variant``: its override, else the baseline."""
+    return float(arm.overrides[variant].get(key, BASELINE[key]))
+
+
+def _keys(arm: Arms) -> list[str]:
+    """The params any variant of ``arm`` sets: what the arms differ in."""
+    return sorted({k for o in arm.overrides for k in o})
+
+
+@dataclass(frozen=True)
+class _DayArms:
+    """The day's :class:`Arms`, mapped onto its requests.
+
+    Attributes:
+        interleaving: the interleaving experiments; ``req_il`` indexes them per request (-1).
+        trigger: the triggered experiments; ``req_var[j]`` is per request the arm of trigger
+            ``j`` serving it (-1: not one of its units).
+    """
+
+    interleaving: tuple[Arms, ...]
+    trigger: tuple[Arms, ...]
+    req_il: np.ndarray
+    req_var: tuple[np.ndarray, ...]
+
+    @classmethod
+    def of(
+        cls, arms: tuple[Arms, ...], active: np.ndarray, req_active: np.ndarray, n_req: int
+    ) -> _DayArms:
+        il = tuple(a for a in arms if a.kind == "interleaving")
+        tr = tuple(a for a in arms if a.kind == "trigger")
+        req_il = np.full(n_req, -1, dtype=np.int64)
+
+        def per_request(a: Arms) -> np.ndarray:
+            per_active = np.full(len(active), -2, dtype=np.int64)
+            per_active[np.searchsorted(active, np.asarray(a.user_id) - 1)] = a.variant
+            out: np.ndarray = per_active[req_active]
+            return out
+
+        for j, a in enumerate(il):
+            req_il[per_request(a) == -1] = j
+        req_var = tuple(np.maximum(per_request(a), -1) for a in tr)
+        return cls(il, tr, req_il, req_var)
+
+    def interleave(
+        self, sel: np.ndarray, params: dict[str, np.ndarray], first_id: int
+    ) -> Interleave | None:
+        """The chunk's interleaved requests: ranker B's params and the coin flips."""
+        if not self.interleaving:
+            return None
+        which_all = self.req_il[sel]
+        rows = np.flatnonzero(which_all >= 0)
+        if not len(rows):
+            return None
+        which = which_all[rows]
+        params_b = {k: v[rows].copy() for k, v in params.items()}
+        for j in np.unique(which):  # a loop over experiments, not requests
+            a, m = self.interleaving[j], which == j
+            for key in _keys(a):
+                params_b[key][m] = _stage_params(a, 1, key)
+        ids = first_id + sel[rows].astype(np.int64)
+
+        def flips(rounds: int) -> np.ndarray:
+            out = np.empty((len(rows), rounds), dtype=bool)
+            for j in np.unique(which):
+                m = which == j
+                out[m] = coin_flips(self.interleaving[j].seed, ids[m], rounds)
+            return out
+
+        return Interleave(rows, params_b, flips)
+
+    def triggers(
+        self,
+        sel: np.ndarray,
+        params: dict[str, np.ndarray],
+        size: int,
+        actual: Served,
+        run: Callable[[dict[str, np.ndarray], int], Served],
+    ) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+        """Per triggered experiment with units in the chunk: did another arm's list differ?
+
+        Each other arm is served over the whole chunk with the chunk's generator re-seeded, so
+        its recall draws, noise and mix draws are the actual ones; only that experiment's stage
+        params differ on its units' rows.
+        """
+        out = []
+        for j, a in enumerate(self.trigger):
+            var = self.req_var[j][sel]
+            rows = np.flatnonzero(var >= 0)
+            if not len(rows):
+                continue
+            hit = np.zeros(len(rows), dtype=bool)
+            keys = _keys(a)
+            for vi in range(len(a.variants)):
+                other = var[rows] != vi
+                if not other.any() or not keys:
+                    continue
+                p = {k: (v.copy() if k in keys else v) for k, v in params.items()}
+                for key in keys:
+                    p[key][rows[other]] = _stage_params(a, vi, key)
+                cf_size = (
+                    max(int(np.rint(_stage_params(a, vi, "recall_size"))), 1)
+                    if "recall_size" in keys
+                    else size
+                )
+                differ = triggered(actual, run(p, cf_size), len(sel), a.k)
+                hit |= differ[rows] & other
+            out.append((j, sel[rows], var[rows], hit))
+        return out
+
+
+class _TriggerRows(NamedTuple):
+    req: np.ndarray
+    spec: np.ndarray
+    variant_code: np.ndarray
+    hit: np.ndarray
+
+
+def _trigger_rows(
+    arms: tuple[Arms, ...], chunks: list[list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]]
+) -> _TriggerRows:
+    """One row per (triggered experiment, request of its units), in request order."""
+    offset = np.cumsum([0, *(len(a.variants) for a in arms)])[:-1]
+    parts = [part for chunk in chunks for part in chunk]
+    if not parts:
+        e = np.empty(0, np.int64)
+        return _TriggerRows(e, e, e, np.empty(0, bool))
+    req = np.concatenate([p[1] for p in parts])
+    spec = np.concatenate([np.full(len(p[1]), p[0], np.int64) for p in parts])
+    var = np.concatenate([p[2] for p in parts])
+    hit = np.concatenate([p[3] for p in parts])
+    order = np.lexsort((spec, req))
+    return _TriggerRows(req[order], spec[order], (offset[spec] + var)[order], hit[order])
 
 
 def world_of(
@@ -455,6 +667,7 @@ def simulate(
         start=first_day, end=first_day + timedelta(days=days - 1), days=days,
         seconds=time.perf_counter() - t0, seed=seed,
         impressions_per_day=tuple(counters.impressions_per_day),
+        teams=r["teams"], triggers=r["triggers"],
     )
 
 

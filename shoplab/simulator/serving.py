@@ -23,6 +23,11 @@ Every array here is ``(requests, candidates)``; there is no loop over requests o
   slots, remainder products), backfilling from the best remaining candidates when a type runs
   short, then interleaves: ranker order, but at least one product between two video/live cards
   whenever the list is long enough for that.
+- Interleaving (:class:`Interleave`): for the requests of an interleaving experiment, rank runs
+  twice over the same candidates and noise (ranker A: ``params``, ranker B: ``params_b``), the
+  two ranked pools are team-drafted (:func:`~shoplab.experiments.interleaving.team_draft`) into
+  one ranked pool, and mix fills the list from it as usual: each impression keeps the team of
+  the ranker that drafted it (``Served.team``).
 """
 
 from __future__ import annotations
@@ -33,10 +38,12 @@ from typing import Final
 
 import numpy as np
 
+from shoplab.core.errors import InputError
+from shoplab.experiments.interleaving import rounds_for, team_draft
 from shoplab.simulator.recall_index import GLOBAL, N_TYPES, RecallIndex, table_id
 from shoplab.simulator.world import N_CATEGORIES, World
 
-__all__ = ["QUEUE_SHARES", "Served", "affinity", "price_fit", "serve"]
+__all__ = ["QUEUE_SHARES", "Interleave", "Served", "affinity", "price_fit", "serve"]
 
 QUEUE_SHARES: Final = (0.65, 0.25, 0.10)
 """Recall slots per content-type queue (product, video, live)."""
@@ -48,11 +55,34 @@ _POOL_PER_SLOT = (2, 1, 1)  # candidates per slot the ranker hands the mixer, pe
 
 @dataclass(frozen=True)
 class Served:
-    """The impressions of a chunk: request row (within the chunk), item index, position."""
+    """The impressions of a chunk: request row (within the chunk), item index, position.
+
+    ``team`` / ``contested`` (only when the chunk has interleaved requests): per impression the
+    drafting ranker (0: A, 1: B, -1: not interleaved) and whether both rankers' best unplaced
+    item was that one (see :mod:`experiments.interleaving`).
+    """
 
     row: np.ndarray  # int64
     item: np.ndarray  # int32
     position: np.ndarray  # int32
+    team: np.ndarray | None = None  # int8
+    contested: np.ndarray | None = None  # bool
+
+
+@dataclass(frozen=True)
+class Interleave:
+    """The interleaved requests of a chunk.
+
+    Attributes:
+        rows: their chunk rows (int64, increasing).
+        params_b: ranker B's params, one value per row of ``rows`` (ranker A's are ``params``).
+        flips: ``rounds -> (len(rows), rounds)`` coin flips (True: A picks first), the
+            experiment's :func:`~shoplab.experiments.interleaving.coin_flips` of each request.
+    """
+
+    rows: np.ndarray
+    params_b: dict[str, np.ndarray]
+    flips: Callable[[int], np.ndarray]
 
 
 def affinity(world: World, user: np.ndarray, item_cat: np.ndarray) -> np.ndarray:
@@ -161,22 +191,62 @@ def serve(
     recall_size: int,
     rank_noise: float,
     scorer: Callable[[np.ndarray], np.ndarray] | None = None,
+    interleave: Interleave | None = None,
 ) -> Served:
     """Serve a chunk of requests that share ``recall_size``; ``params`` are per request.
 
     ``scorer``: the rank model of every request of the chunk (candidates -> scores, same
-    shape), or ``None`` for the hand weights of ``params``.
+    shape), or ``None`` for the hand weights of ``params``. ``interleave``: the chunk's
+    interleaved requests (hand weights only), ``None`` when it has none.
     """
     cand, noise = _recall(
         rng, world, index, user, search, query_cat, params["recall_personal_share"], recall_size
     )
+    draft: tuple[np.ndarray, np.ndarray] | None = None
     if scorer is not None:
+        if interleave is not None and len(interleave.rows):
+            raise InputError(
+                f"interleave.rows == {len(interleave.rows)} requests in a model-ranked chunk, "
+                "must be 0: interleaving drafts hand-weight rankers only."
+            )
         del noise  # drawn all the same: the chunk's generator stays where the hand ranker leaves it
         score = np.asarray(scorer(cand), dtype=np.float64).reshape(cand.shape)
     else:
         score = _hand_score(world, user, search, query_cat, params, cand, noise, rank_noise)
+        if interleave is not None and len(interleave.rows):
+            r = interleave.rows
+            score_b = _hand_score(
+                world, user[r], search[r], query_cat[r], interleave.params_b, cand[r], noise[r],
+                rank_noise,
+            )
+            draft = (r, score_b)
         del noise
-    return _select(rng, world, cand, score, slots, params, recall_size)
+    pool, valid = _rank(cand, score, slots, recall_size)
+    team: np.ndarray | None = None
+    contested: np.ndarray | None = None
+    if draft is not None and interleave is not None:
+        r, score_b = draft
+        pool_b, valid_b = _rank(cand[r], score_b, slots[r], recall_size)
+        # invalid slots (duplicates dropped) hold sentinels -1-col: distinct, and ranked last
+        # by both rankers, so the draft places them only once the real items run out
+        sentinel = -1 - np.arange(pool.shape[1], dtype=pool.dtype)[None, :]
+        ranked_a = np.where(valid[r], pool[r], sentinel)
+        ranked_b = np.where(valid_b, pool_b, sentinel)
+        drafted = team_draft(ranked_a, ranked_b, interleave.flips(rounds_for(pool.shape[1])))
+        pool[r] = np.maximum(drafted.items, 0)
+        valid[r] = drafted.items >= 0
+        team = np.full(pool.shape, -1, dtype=np.int8)
+        team[r] = drafted.team
+        contested = np.zeros(pool.shape, dtype=bool)
+        contested[r] = drafted.contested
+    out = _mix(rng, world, pool, valid, slots, params)
+    if team is None or contested is None:
+        return Served(row=out.row, item=out.item, position=out.position)
+    col = out.column
+    return Served(
+        row=out.row, item=out.item, position=out.position,
+        team=team[out.row, col], contested=contested[out.row, col],
+    )
 
 
 def _hand_score(
@@ -214,16 +284,14 @@ def _hand_score(
     return score
 
 
-def _select(
-    rng: np.random.Generator,
-    world: World,
-    cand: np.ndarray,
-    score: np.ndarray,
-    slots: np.ndarray,
-    params: dict[str, np.ndarray],
-    recall_size: int,
-) -> Served:
-    """Rank (the best few per type queue by ``score``) and mix: the chunk's impressions."""
+def _rank(
+    cand: np.ndarray, score: np.ndarray, slots: np.ndarray, recall_size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rank: the best few per type queue by ``score``, distinct, best first.
+
+    Returns the ranked pool ``(n, width)`` and its valid mask (False: a dropped duplicate,
+    sorted last).
+    """
     n = len(cand)
     # Rank: the best few per type queue (argpartition within each queue: O(candidates)).
     n_slots = int(slots.max(initial=1))
@@ -250,6 +318,29 @@ def _select(
     by_score = np.argsort(-score, axis=1, kind="stable")
     cand = np.take_along_axis(cand, by_score, axis=1)
     valid = np.isfinite(np.take_along_axis(score, by_score, axis=1))
+    return cand, valid
+
+
+@dataclass(frozen=True)
+class _Mixed:
+    """Mix's impressions, plus each one's column in the ranked pool."""
+
+    row: np.ndarray
+    item: np.ndarray
+    position: np.ndarray
+    column: np.ndarray
+
+
+def _mix(
+    rng: np.random.Generator,
+    world: World,
+    cand: np.ndarray,
+    valid: np.ndarray,
+    slots: np.ndarray,
+    params: dict[str, np.ndarray],
+) -> _Mixed:
+    """Mix: fill the list from the ranked pool by type quotas, then keep cards apart."""
+    n = len(cand)
 
     # Mix: per-type quotas of the slots, randomized rounding so shares hold on average.
     ctype = world.item_type[cand]
@@ -268,7 +359,7 @@ def _select(
     final = keep | (rest & (np.cumsum(rest, axis=1) <= short[:, None]))
     position = _interleave(final, ctype)
     row, col = np.nonzero(final)
-    return Served(row=row, item=cand[row, col], position=position[row, col])
+    return _Mixed(row=row, item=cand[row, col], position=position[row, col], column=col)
 
 
 def _interleave(final: np.ndarray, ctype: np.ndarray) -> np.ndarray:

@@ -204,6 +204,36 @@ CASES = [
 ]
 
 
+def team(request_id: int, user_id: int, item_id: int, position: int, at: str) -> dict[str, Any]:
+    return {**imp(request_id, user_id, item_id, position, at), "experiment": "rank_il",
+            "team": "a", "contested": False}
+
+
+def trig(request_id: int, user_id: int, at: str, k: int = 5) -> dict[str, Any]:
+    return {"request_id": request_id, "user_id": user_id, "ts": ts(at), "experiment": "rank_tr",
+            "variant": "control", "k": k, "triggered": False}
+
+
+CASES += [
+    ("teams/2026-01-01.parquet", team(1, 1, 1, -1, "2026-01-01 10:00"), "negative position"),
+    ("teams/2026-01-01.parquet", team(1, 1, 3, 0, "2026-01-01 10:00"), "team without impression"),
+    ("teams/2026-01-01.parquet", team(1, 1, 1, 1, "2026-01-01 10:00"),
+     "position differs from impression"),
+    ("teams/2026-01-01.parquet", team(1, 2, 1, 0, "2026-01-01 10:00"),
+     "user_id differs from impression"),
+    ("teams/2026-01-01.parquet", team(1, 1, 1, 0, "2026-01-01 10:00:01"),
+     "ts differs from impression"),
+    ("teams/2026-01-01.parquet", team(3, 1, 2, 0, "2026-01-02 09:00"),
+     "ts outside its file's day"),
+    ("triggers/2026-01-01.parquet", trig(1, 1, "2026-01-01 10:00", k=0), "k < 1"),
+    ("triggers/2026-01-01.parquet", trig(9, 1, "2026-01-01 10:00"), "trigger without request"),
+    ("triggers/2026-01-01.parquet", trig(1, 2, "2026-01-01 10:00"),
+     "user_id differs from request"),
+    ("triggers/2026-01-01.parquet", trig(1, 1, "2026-01-01 10:00:01"), "ts differs from request"),
+    ("triggers/2026-01-01.parquet", trig(3, 1, "2026-01-02 09:00"), "ts outside its file's day"),
+]
+
+
 def _ids(case: tuple[str, dict[str, Any], str]) -> str:
     return f"{case[0].split('/')[0]}:{case[2]}"
 

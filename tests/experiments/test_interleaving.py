@@ -172,3 +172,19 @@ def test_interleaving_rules_name_file_field_value(write_configs: WriteConfigs) -
 def test_unknown_type_refused(write_configs: WriteConfigs) -> None:
     problems = _interleaving_problems(write_configs(experiment_doc("x", type="bandit")))
     assert any("x.yaml: type == 'bandit'" in p for p in problems), problems
+
+
+@settings(max_examples=100, deadline=None)
+@given(requests())
+def test_one_request_path_equals_the_vectorized_path(
+    case: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> None:
+    """n == 1 takes the scalar path; each row drafted alone equals its row of the batch draft."""
+    a, b, flips = case
+    batch = team_draft(np.vstack([a, a[:1]]), np.vstack([b, b[:1]]), np.vstack([flips, flips[:1]]))
+    for r in range(a.shape[0]):
+        one = team_draft(a[r : r + 1], b[r : r + 1], flips[r : r + 1])
+        assert one.items.tolist() == batch.items[r : r + 1].tolist()
+        assert one.team.tolist() == batch.team[r : r + 1].tolist()
+        assert one.contested.tolist() == batch.contested[r : r + 1].tolist()
+        assert one.items.dtype == batch.items.dtype

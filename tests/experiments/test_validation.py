@@ -282,6 +282,7 @@ def test_yaml_schema_export_matches_committed_files() -> None:
     assert set(props) == {
         "key", "layer", "type", "buckets", "traffic", "variants", "targeting", "allowlist",
         "status", "start", "end", "hash_version", "salt", "metrics", "description", "owner",
+        "trigger",
     }
     assert props["status"]["enum"] == ["draft", "running", "stopped"]
 
