@@ -6,8 +6,9 @@ configured experiments (the analysis package itself never imports them).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import date
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -113,27 +114,12 @@ def register(app: typer.Typer) -> None:
         except (ShoplabError, ValueError, FileNotFoundError) as exc:
             Console(stderr=True).print(f"[red]error:[/] {exc}")
             raise typer.Exit(2) from None
-        path = save_scorecard(card)
-        if fmt == "json":
-            typer.echo(card.model_dump_json(indent=1))
-        elif fmt == "markdown":
-            typer.echo(render_markdown(card))
-        else:
-            for part in render_rich(card):
-                console.print(part)
-            console.print(f"[dim]saved {path}[/]")
-        if not card.trustworthy:
-            Console(stderr=True).print(
-                f"[bold red]UNTRUSTWORTHY scorecard ({card.status}): see the warning above.[/]"
-            )
-            raise typer.Exit(3)
+        _emit(card, save_scorecard(card), fmt, render_markdown, render_rich, console)
 
     def _interleaving(
         experiment: str, fmt: str, as_of: date | None, allow_unvalidated: bool, console: Console
     ) -> None:
         """The interleaving scorecard of EXPERIMENT, printed and saved (exit 3 if untrustworthy)."""
-        from rich.console import Console
-
         from shoplab.analysis.interleaving import save_interleaving_scorecard
         from shoplab.analysis.render import render_interleaving_markdown, render_interleaving_rich
         from shoplab.sdk import analyze_interleaving
@@ -143,12 +129,25 @@ def register(app: typer.Typer) -> None:
                 experiment, as_of=as_of, allow_unvalidated=allow_unvalidated
             )
         path = save_interleaving_scorecard(card)
+        _emit(card, path, fmt, render_interleaving_markdown, render_interleaving_rich, console)
+
+    def _emit(
+        card: Any,
+        path: Any,
+        fmt: str,
+        markdown: Callable[[Any], str],
+        rich: Callable[[Any], Iterable[Any]],
+        console: Console,
+    ) -> None:
+        """Print a saved scorecard as ``fmt``; exit 3 when it is untrustworthy."""
+        from rich.console import Console
+
         if fmt == "json":
             typer.echo(card.model_dump_json(indent=1))
         elif fmt == "markdown":
-            typer.echo(render_interleaving_markdown(card))
+            typer.echo(markdown(card))
         else:
-            for part in render_interleaving_rich(card):
+            for part in rich(card):
                 console.print(part)
             console.print(f"[dim]saved {path}[/]")
         if not card.trustworthy:

@@ -7,15 +7,17 @@ or when the bounded wait runs out.
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import time
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
-__all__ = ["free_port", "wait_for_http"]
+__all__ = ["free_port", "start_redis", "wait_for_http"]
 
 
 def free_port() -> int:
@@ -26,7 +28,9 @@ def free_port() -> int:
 
 
 def wait_for_http(
-    url: str, proc: subprocess.Popen[str] | subprocess.Popen[bytes], timeout_s: float,
+    url: str,
+    proc: subprocess.Popen[str] | subprocess.Popen[bytes],
+    timeout_s: float,
     output: Callable[[], str],
 ) -> None:
     """Poll ``url`` until it answers 200; fail with ``output()`` if ``proc`` exits or time runs out.
@@ -50,3 +54,40 @@ def wait_for_http(
         if time.monotonic() > deadline:
             pytest.fail(f"{url} did not answer in {timeout_s:g} s:\n{output()[-3000:]}")
         time.sleep(0.3)
+
+
+def start_redis(port: int, log: Path) -> subprocess.Popen[bytes]:
+    """A real ``redis-server`` on 127.0.0.1:``port`` without persistence, once it answers PING.
+
+    Fails the test with the server's log when it exits or does not answer within 20 s.
+    """
+    import redis
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (Debian: apt-get install redis-server)")
+    with log.open("a") as out:
+        proc = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            if redis.Redis(port=port, socket_connect_timeout=1).ping():
+                return proc
+        except redis.ConnectionError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"redis-server did not start:\n{log.read_text()[-2000:]}")
+            time.sleep(0.05)

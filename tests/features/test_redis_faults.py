@@ -28,7 +28,7 @@ from shoplab.features.consistency import _online as sqlite_rows
 from shoplab.features.online_store import db_path, table_spec
 from shoplab.features.redis_store import dump_view
 from tests.features.test_rebuild import END, _world
-from tests.servers import free_port
+from tests.servers import free_port, start_redis
 
 REDIS_SERVER = shutil.which("redis-server")
 SHOPLAB = str(Path(sys.executable).with_name("shoplab"))
@@ -39,35 +39,6 @@ pytestmark = [
         REDIS_SERVER is None, reason="redis-server is not installed (apt-get install redis-server)"
     ),
 ]
-
-
-def _start(port: int, log: Path) -> subprocess.Popen[bytes]:
-    assert REDIS_SERVER is not None
-    with log.open("a") as out:
-        proc = subprocess.Popen(
-            [
-                REDIS_SERVER,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            if redis.Redis(port=port, socket_connect_timeout=1).ping():
-                return proc
-        except redis.ConnectionError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"redis-server did not start:\n{log.read_text()[-2000:]}")
-            time.sleep(0.05)
 
 
 def _materialize(root: Path, url: str) -> subprocess.Popen[str]:
@@ -101,7 +72,7 @@ def test_redis_killed_mid_materialize_then_restarted_gives_the_sqlite_content(
     port = free_port()
     url = f"redis://127.0.0.1:{port}/0"
     log = tmp_path / "redis.log"
-    server = _start(port, log)
+    server = start_redis(port, log)
     monkeypatch.setenv("SHOPLAB_ONLINE_STORE", "redis")
     monkeypatch.setenv("SHOPLAB_REDIS_URL", url)
     sf.apply_repo()
@@ -131,7 +102,7 @@ def test_redis_killed_mid_materialize_then_restarted_gives_the_sqlite_content(
         assert len(after.views) < len(before.views)
         assert all(state.end == END for state in after.views.values())
 
-    server = _start(port, log)  # empty: no persistence
+    server = start_redis(port, log)  # empty: no persistence
     try:
         rerun = _materialize(root, url)
         out, _ = rerun.communicate(timeout=600)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -38,7 +37,7 @@ from tests.features.test_rebuild import (
     _offline_as_of,
     _world,
 )
-from tests.servers import free_port
+from tests.servers import free_port, start_redis
 
 REDIS_SERVER = shutil.which("redis-server")
 REDIS_YAML = "feature_repo/feature_store.redis.yaml"
@@ -50,34 +49,9 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if REDIS_SERVER is None:
         pytest.skip("redis-server is not installed (Debian: apt-get install redis-server)")
     port = free_port()
-    log = tmp_path_factory.mktemp("redis") / "redis.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [
-                REDIS_SERVER,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    proc = start_redis(port, tmp_path_factory.mktemp("redis") / "redis.log")
     base = f"redis://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if redis.Redis.from_url(base + "/0", socket_connect_timeout=1).ping():
-                    break
-            except redis.ConnectionError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"redis-server did not start:\n{log.read_text()[-2000:]}")
-                time.sleep(0.1)
         yield base
     finally:
         proc.terminate()
