@@ -43,6 +43,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final, Literal, NamedTuple
 
 import numpy as np
+import polars as pl
 from numpy.typing import NDArray
 from pydantic import Field
 from scipy import stats as sps
@@ -51,6 +52,7 @@ from shoplab.analysis.scorecard import DecisionInfo, ScorecardNotFoundError, _Mo
 from shoplab.analysis.sequential import DEFAULT_TUNING_N, confidence_sequence_halfwidth
 from shoplab.analysis.spec import ExperimentLike, parse_bound, resolve_experiment
 from shoplab.analysis.unit_query import EventTableMissingError, event_files, files_sql, ts_sql
+from shoplab.analysis.unit_table import fetch_polars
 from shoplab.core import paths
 from shoplab.core.atomic import atomic_write_text
 from shoplab.core.duck import connect
@@ -66,6 +68,7 @@ __all__ = [
     "analyze_interleaving",
     "experiment_type",
     "interleaving_decision",
+    "interleaving_units",
     "is_interleaving_scorecard",
     "load_interleaving_scorecard",
     "preference_from_units",
@@ -73,9 +76,10 @@ __all__ = [
     "save_interleaving_scorecard",
 ]
 
-Outcome = Literal["wins", "clicks", "orders", "gmv"]
-OUTCOMES: Final[tuple[Outcome, ...]] = ("wins", "clicks", "orders", "gmv")
-"""The preference rows: wins per request (the test), then the credit per request of each kind."""
+Outcome = Literal["wins", "wins_uncontested", "clicks", "orders", "gmv"]
+OUTCOMES: Final[tuple[Outcome, ...]] = ("wins", "wins_uncontested", "clicks", "orders", "gmv")
+"""The preference rows: wins per request (the verdict's test), wins counting only uncontested
+slots (a contested item credited to neither), then the credit per request of each kind."""
 
 
 def experiment_type(experiment: object) -> str:
@@ -330,7 +334,7 @@ def interleaving_decision(
 # --- the SQL path --------------------------------------------------------------------------
 
 
-def _sums_sql(
+def _users_sql(
     teams: str,
     clicks: str,
     orders: str | None,
@@ -340,7 +344,7 @@ def _sums_sql(
     start: datetime,
     end: datetime,
 ) -> str:
-    """One row: the totals and, per outcome, the sums of :class:`PreferenceStatistic`."""
+    """One row per user: requests ``n``, ``<outcome>_a`` / ``<outcome>_b`` and the totals."""
     orders_cte = (
         "o AS (SELECT request_id, item_id, count(*) AS orders, "
         "sum(CASE WHEN refunded THEN 0 ELSE gmv END) AS gmv "
@@ -349,16 +353,6 @@ def _sums_sql(
         else "o AS (SELECT NULL::BIGINT AS request_id, NULL::BIGINT AS item_id, "
         "0::BIGINT AS orders, 0.0::DOUBLE AS gmv WHERE false)"
     )
-    per_outcome = []
-    for out in OUTCOMES:
-        d = f"({out}_b - {out}_a)"
-        per_outcome += [
-            f"sum({out}_a)::DOUBLE",
-            f"sum({out}_b)::DOUBLE",
-            f"sum({d})::DOUBLE",
-            f"sum({d} * {d})::DOUBLE",
-            f"sum({d} * n)::DOUBLE",
-        ]
     lit = "'" + key.replace("'", "''") + "'"
     qa, qb = ("'" + v.replace("'", "''") + "'" for v in (a, b))
     return f"""
@@ -379,6 +373,8 @@ def _sums_sql(
         SELECT user_id, request_id,
                coalesce(sum(click) FILTER (WHERE team = {qa}), 0) AS clicks_a,
                coalesce(sum(click) FILTER (WHERE team = {qb}), 0) AS clicks_b,
+               coalesce(sum(click) FILTER (WHERE team = {qa} AND NOT contested), 0) AS unc_a,
+               coalesce(sum(click) FILTER (WHERE team = {qb} AND NOT contested), 0) AS unc_b,
                coalesce(sum(orders) FILTER (WHERE team = {qa}), 0) AS orders_a,
                coalesce(sum(orders) FILTER (WHERE team = {qb}), 0) AS orders_b,
                coalesce(sum(gmv) FILTER (WHERE team = {qa}), 0.0) AS gmv_a,
@@ -393,6 +389,8 @@ def _sums_sql(
         SELECT user_id, count(*) AS n,
                sum((clicks_a > clicks_b)::INTEGER) AS wins_a,
                sum((clicks_b > clicks_a)::INTEGER) AS wins_b,
+               sum((unc_a > unc_b)::INTEGER) AS wins_uncontested_a,
+               sum((unc_b > unc_a)::INTEGER) AS wins_uncontested_b,
                sum(clicks_a) AS clicks_a, sum(clicks_b) AS clicks_b,
                sum(orders_a) AS orders_a, sum(orders_b) AS orders_b,
                sum(gmv_a) AS gmv_a, sum(gmv_b) AS gmv_b,
@@ -401,12 +399,29 @@ def _sums_sql(
                sum(other_team) AS other_team
         FROM req GROUP BY user_id
     )
+    SELECT * FROM usr"""
+
+
+def _sums_sql(users: str) -> str:
+    """One row: the totals and, per outcome, the sums of :class:`PreferenceStatistic`."""
+    per_outcome = []
+    for out in OUTCOMES:
+        d = f"({out}_b - {out}_a)"
+        per_outcome += [
+            f"sum({out}_a)::DOUBLE",
+            f"sum({out}_b)::DOUBLE",
+            f"sum({d})::DOUBLE",
+            f"sum({d} * {d})::DOUBLE",
+            f"sum({d} * n)::DOUBLE",
+        ]
+    return f"""
+    WITH units AS ({users})
     SELECT count(*), coalesce(sum(n), 0), coalesce(sum(n * n), 0)::DOUBLE,
            coalesce(sum(imps), 0), coalesce(sum(contested_imps), 0),
            coalesce(sum(clicks_all), 0), coalesce(sum(contested_clicks), 0),
            coalesce(sum(other_team), 0),
            {", ".join(per_outcome)}
-    FROM usr
+    FROM units
     """
 
 
@@ -419,7 +434,8 @@ class _Totals(NamedTuple):
     other_team: int
 
 
-def _interleaving_sums(key: str, a: str, b: str, start: datetime, end: datetime) -> _Totals:
+def _users_query(key: str, a: str, b: str, start: datetime, end: datetime) -> str:
+    """:func:`_users_sql` over the event files of the window (raises when a table is missing)."""
     first, last = start.date(), end.date()
     teams = event_files("teams", first, last)
     if not teams:
@@ -436,20 +452,23 @@ def _interleaving_sums(key: str, a: str, b: str, start: datetime, end: datetime)
             f"experiment == {key!r}: events table 'clicks' has no Parquet files under "
             f"{paths.events_dir('clicks')}; needed to credit clicks to the teams."
         )
+    return _users_sql(
+        files_sql(teams),
+        files_sql(clicks),
+        files_sql(orders) if orders else None,
+        key,
+        a,
+        b,
+        start,
+        end,
+    )
+
+
+def _interleaving_sums(key: str, a: str, b: str, start: datetime, end: datetime) -> _Totals:
+    query = _users_query(key, a, b, start, end)
     con = connect(ordered=False)
     try:
-        got = con.execute(
-            _sums_sql(
-                files_sql(teams),
-                files_sql(clicks),
-                files_sql(orders) if orders else None,
-                key,
-                a,
-                b,
-                start,
-                end,
-            )
-        ).fetchone()
+        got = con.execute(_sums_sql(query)).fetchone()
     finally:
         con.close()
     assert got is not None  # an aggregate without GROUP BY always returns one row
@@ -465,6 +484,62 @@ def _interleaving_sums(key: str, a: str, b: str, start: datetime, end: datetime)
         ca, cb, sd, sdd, sdn = (float(x) for x in got[8 + 5 * i : 13 + 5 * i])
         stats[out] = PreferenceStatistic(users, requests, sum_nn, ca, cb, sd, sdd, sdn)
     return _Totals(stats, int(got[3]), int(got[4]), int(got[5]), int(got[6]), int(got[7]))
+
+
+class _Window(NamedTuple):
+    start: datetime
+    end: datetime
+    as_of: datetime
+    window_end: datetime
+    ranker_a: str
+    ranker_b: str
+
+
+def _window(exp: ExperimentLike, as_of: datetime | date | str | None, now: datetime) -> _Window:
+    """The experiment's window [start, min(end, as_of)) and its two rankers (checked)."""
+    variants = [str(v.key) for v in exp.variants]
+    if len(variants) != 2:
+        raise InputError(
+            f"experiment {exp.key}: variants == {variants}, must be exactly two for an "
+            "interleaving analysis (ranker A, then ranker B)."
+        )
+    start, end = parse_bound(exp.start, "start"), parse_bound(exp.end, "end")
+    as_of_dt = parse_bound(as_of, "as_of") if as_of is not None else now
+    if as_of_dt <= start:
+        raise InputError(
+            f"as_of == {as_of_dt.isoformat()}, must be after the experiment start == "
+            f"{start.isoformat()}."
+        )
+    return _Window(start, end, as_of_dt, min(end, as_of_dt), variants[0], variants[1])
+
+
+def interleaving_units(
+    experiment: str | ExperimentLike,
+    *,
+    experiments: Mapping[str, ExperimentLike] | None = None,
+    as_of: datetime | date | str | None = None,
+    allow_unvalidated: bool = False,
+) -> pl.DataFrame:
+    """One row per user of an interleaving experiment: what the scorecard's sums are made of.
+
+    Columns ``user_id``, ``n`` (requests), ``<outcome>_a`` and ``<outcome>_b`` per outcome of
+    :data:`OUTCOMES` (so d_i = ``<outcome>_b − <outcome>_a``), and the impression and click
+    counts; sorted by ``user_id``. For power analysis and subsampling (the sensitivity benchmark
+    draws users from it); :func:`analyze_interleaving` reduces the same query in SQL.
+
+    Raises:
+        The same errors as :func:`analyze_interleaving`.
+    """
+    exp = resolve_experiment(experiment, experiments)
+    check_event_log(["teams", "clicks", "orders"], allow_unvalidated=allow_unvalidated)
+    w = _window(exp, as_of, datetime.now(UTC))
+    query = _users_query(str(exp.key), w.ranker_a, w.ranker_b, w.start, w.window_end)
+    con = connect(ordered=False)
+    try:
+        con.execute(f"CREATE TEMP TABLE il_units AS {query} ORDER BY user_id")
+        return fetch_polars(con, "il_units")
+    finally:
+        con.close()
 
 
 def analyze_interleaving(
@@ -500,23 +575,9 @@ def analyze_interleaving(
     if not 0 < alpha < 1:
         raise InputError(f"alpha == {alpha}, must be in (0, 1).")
     exp = resolve_experiment(experiment, experiments)
-    variants = [str(v.key) for v in exp.variants]
-    if len(variants) != 2:
-        raise InputError(
-            f"experiment {exp.key}: variants == {variants}, must be exactly two for an "
-            "interleaving analysis (ranker A, then ranker B)."
-        )
     log = check_event_log(["teams", "clicks", "orders"], allow_unvalidated=allow_unvalidated)
-    start, end = parse_bound(exp.start, "start"), parse_bound(exp.end, "end")
     now = datetime.now(UTC)
-    as_of_dt = parse_bound(as_of, "as_of") if as_of is not None else now
-    if as_of_dt <= start:
-        raise InputError(
-            f"as_of == {as_of_dt.isoformat()}, must be after the experiment start == "
-            f"{start.isoformat()}."
-        )
-    window_end = min(end, as_of_dt)
-    a, b = variants
+    start, end, as_of_dt, window_end, a, b = _window(exp, as_of, now)
     tot = _interleaving_sums(str(exp.key), a, b, start, window_end)
     rows = [preference_row(o, tot.stats[o], alpha=alpha, tuning_n=tuning_n) for o in OUTCOMES]
     wins = tot.stats["wins"]

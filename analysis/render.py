@@ -343,8 +343,9 @@ def render_interleaving_markdown(card: InterleavingScorecard) -> str:
         out.append("| " + " | ".join(_pref_cells(r)) + " |")
     out.append(
         "\nΔ = (B − A) per request: wins (requests where B's credited clicks beat A's, minus "
-        "the reverse), then credited clicks, orders and GMV; intervals clustered by user "
-        "(delta method)."
+        "the reverse; the verdict's test), wins_uncontested (the same with a contested slot's "
+        "click credited to neither), then credited clicks, orders and GMV; intervals clustered "
+        "by user (delta method)."
     )
     return "\n".join(out) + "\n"
 

@@ -17,6 +17,7 @@ AREAS = (
     "simulator",
     "experiments",
     "interleaving",
+    "sensitivity",
     "features",
     "online_stores",
     "spark",

@@ -350,7 +350,7 @@ PREFERENCE_COLUMNS: tuple[str, ...] = (
 
 
 def preference_table(card: Any) -> pd.DataFrame:
-    """One row per outcome (wins, clicks, orders, GMV) of an interleaving scorecard."""
+    """One row per outcome (wins, wins_uncontested, clicks, orders, GMV) of a scorecard."""
     rows = [{c: getattr(r, c) for c in PREFERENCE_COLUMNS} for r in card.rows]
     return pd.DataFrame(rows, columns=list(PREFERENCE_COLUMNS))
 

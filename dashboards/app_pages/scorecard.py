@@ -29,10 +29,11 @@ if getattr(card, "type", "ab") == "interleaving":
     st.subheader("Preference")
     st.caption(
         "Δ = (B − A) per request: wins (requests where B's credited clicks beat A's, minus the "
-        "reverse), then credited clicks, orders and GMV; intervals clustered by user (delta "
-        f"method), α = {card.alpha}. Requests won: A {card.wins_a:,}, B {card.wins_b:,}, ties "
-        f"{card.ties:,}; clicks on contested slots {card.contested_clicks:,} of "
-        f"{card.clicks:,} (credited by team: the coin flip's)."
+        "reverse; the verdict's test), wins_uncontested (the same with a contested slot's click "
+        "credited to neither), then credited clicks, orders and GMV; intervals clustered by user "
+        f"(delta method), α = {card.alpha}. Requests won: A {card.wins_a:,}, B {card.wins_b:,}, "
+        f"ties {card.ties:,}; clicks on contested slots {card.contested_clicks:,} of "
+        f"{card.clicks:,} (credited by team, the coin flip's, in wins)."
     )
     st.dataframe(views.preference_table(card), hide_index=True)
     st.stop()

@@ -21,6 +21,7 @@ import statsmodels.api as sm
 from scipy import stats as sps
 
 from shoplab.analysis.interleaving import (
+    OUTCOMES,
     PreferenceRow,
     analyze_interleaving,
     interleaving_decision,
@@ -128,13 +129,15 @@ def user_sums(log: Log) -> pl.DataFrame:
             orders=(pl.col("orders") * pl.col("sgn")).sum(),
             gmv=(pl.col("gmv") * pl.col("sgn")).sum(),
             contested_clicks=(pl.col("click") * pl.col("contested")).sum(),
+            uncontested=(pl.col("click") * pl.col("sgn") * ~pl.col("contested")).sum(),
         )
-        .with_columns(wins=pl.col("clicks").sign())
+        .with_columns(wins=pl.col("clicks").sign(), wins_uncontested=pl.col("uncontested").sign())
     )
     return (
         req.group_by("user_id")
         .agg(
-            pl.len().alias("n"), pl.col("wins", "clicks", "orders", "gmv", "contested_clicks").sum()
+            pl.len().alias("n"),
+            pl.col("wins", "wins_uncontested", "clicks", "orders", "gmv", "contested_clicks").sum(),
         )
         .sort("user_id")
     )
@@ -145,7 +148,7 @@ def b_better(data_root: Path) -> Log:
     return write_il_log(data_root, users=1_500, p_a=0.05, p_b=0.065, seed=3)
 
 
-@pytest.mark.parametrize("outcome", ["wins", "clicks", "orders", "gmv"])
+@pytest.mark.parametrize("outcome", ["wins", "wins_uncontested", "clicks", "orders", "gmv"])
 def test_delta_and_interval_equal_numpy_and_statsmodels(b_better: Log, outcome: str) -> None:
     card = analyze_interleaving(il_experiment(), as_of=START + timedelta(days=14))
     row = card.row(outcome)  # type: ignore[arg-type]
@@ -186,12 +189,14 @@ def _request_outcome(log: Log, outcome: str, req: pl.DataFrame) -> np.ndarray:
         .with_columns(
             pl.col("clicks", "orders", "gmv").fill_null(0),
             sgn=pl.when(pl.col("team") == "ranker_b").then(1).otherwise(-1),
+            # wins_uncontested: a contested slot's click is credited to neither
+            keep=~pl.col("contested") if outcome == "wins_uncontested" else pl.lit(True),
         )
     )
-    col = "clicks" if outcome == "wins" else outcome
-    per = imp.group_by("request_id").agg(v=(pl.col(col) * pl.col("sgn")).sum())
+    col = "clicks" if outcome.startswith("wins") else outcome
+    per = imp.group_by("request_id").agg(v=(pl.col(col) * pl.col("sgn") * pl.col("keep")).sum())
     v = req.join(per, on="request_id", how="left")["v"].to_numpy().astype(float)
-    return np.sign(v) if outcome == "wins" else v
+    return np.sign(v) if outcome.startswith("wins") else v
 
 
 def test_b_better_wins_and_ships(b_better: Log) -> None:
@@ -359,7 +364,7 @@ def test_cli_sdk_and_json_dispatch_on_type(
     assert res.exit_code == 0, res.output
     got = json.loads(res.stdout)
     assert got["type"] == "interleaving"
-    assert [r["outcome"] for r in got["rows"]] == ["wins", "clicks", "orders", "gmv"]
+    assert [r["outcome"] for r in got["rows"]] == list(OUTCOMES)
     assert got["decision"]["decision"] == "ship"
     saved = data_root / "scorecards" / "rank_il.json"
     card = InterleavingScorecard.model_validate_json(saved.read_text())
@@ -377,3 +382,22 @@ def test_cli_sdk_and_json_dispatch_on_type(
     assert "interleaving" in res.output
     with pytest.raises(InputError, match="type == 'interleaving'.*analyze_interleaving"):
         analyze(sdk.experiment("rank_il"), as_of="2026-01-21")
+
+
+def test_interleaving_units_are_the_scorecards_per_user_rows(b_better: Log) -> None:
+    from shoplab.analysis.interleaving import interleaving_units
+
+    units = interleaving_units(il_experiment(), as_of=START + timedelta(days=14))
+    oracle = user_sums(b_better)
+    assert units["user_id"].to_list() == oracle["user_id"].to_list()
+    assert units["n"].to_list() == oracle["n"].to_list()
+    for out in ("wins", "wins_uncontested", "clicks", "orders"):
+        got = (units[f"{out}_b"] - units[f"{out}_a"]).to_numpy()
+        np.testing.assert_array_equal(got, oracle[out].to_numpy(), err_msg=out)
+    np.testing.assert_allclose(
+        (units["gmv_b"] - units["gmv_a"]).to_numpy(), oracle["gmv"].to_numpy(), rtol=1e-12
+    )
+    # the scorecard's row is the ratio of these users' sums
+    card = analyze_interleaving(il_experiment(), as_of=START + timedelta(days=14))
+    d = (units["wins_uncontested_b"] - units["wins_uncontested_a"]).to_numpy().astype(float)
+    assert card.row("wins_uncontested").delta == pytest.approx(d.sum() / units["n"].sum())

@@ -50,7 +50,8 @@ def test_scorecard_page_shows_the_preference_table(il_world: Path) -> None:
     frames = [d.value for d in at.dataframe if "delta" in d.value.columns]
     assert frames, "no preference table on the page"
     table = frames[0]
-    assert list(table["outcome"]) == ["wins", "clicks", "orders", "gmv"]
+    assert list(table["outcome"]) == [r.outcome for r in card.rows]
+    assert "wins_uncontested" in list(table["outcome"])
     for (_, shown), row in zip(table.iterrows(), card.rows, strict=True):
         for f in ("credit_a", "credit_b", "delta", "ci_lower", "ci_upper", "pvalue"):
             assert _same(shown[f], getattr(row, f)), (row.outcome, f, shown[f])
