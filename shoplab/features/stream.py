@@ -63,6 +63,7 @@ __all__ = [
     "LocalBroker",
     "PUSH_SOURCE",
     "PollReport",
+    "PublishError",
     "ShortTermProcessor",
     "StreamError",
     "create_topic",
@@ -185,6 +186,23 @@ def _check_broker(client: Any, bootstrap: str, topic: str) -> int:
     return len(info.partitions)
 
 
+class PublishError(StreamError):
+    """Some messages of a :func:`publish` were not acknowledged: what was and was not delivered.
+
+    Attributes:
+        sent, delivered, failed: messages (``delivered + failed == sent``).
+        events_delivered, events_failed: the events in them (their sum is the events given).
+    """
+
+    def __init__(
+        self, message: str, *, sent: int, delivered: int, events_delivered: int, events_failed: int
+    ) -> None:
+        """Hold the counts beside the message."""
+        super().__init__(message)
+        self.sent, self.delivered, self.failed = sent, delivered, sent - delivered
+        self.events_delivered, self.events_failed = events_delivered, events_failed
+
+
 def publish(
     events: pl.DataFrame,
     *,
@@ -195,10 +213,13 @@ def publish(
 ) -> int:
     """Append ``events`` (:func:`events_frame`) to ``topic``; return the messages delivered.
 
+    Delivery is counted per message from the broker's acknowledgements, so a broker that dies
+    mid-publish never loses events silently: either every message is acknowledged, or
+    :class:`PublishError` says how many messages and events were and were not.
+
     Raises:
-        StreamError: the broker is unreachable, or a message was not acknowledged within
-            ``timeout_s`` (how many, and the first error): nothing is reported delivered that
-            was not.
+        StreamError: the broker is unreachable before anything is sent.
+        PublishError: a message was not acknowledged within ``timeout_s`` (counts, first error).
     """
     from confluent_kafka import Producer
 
@@ -209,25 +230,48 @@ def publish(
     )
     _check_broker(producer, bootstrap, topic)
     failed: list[str] = []
+    acked = [0, 0]  # messages, events
 
-    def delivered(err: Any, _msg: Any) -> None:
-        if err is not None:
-            failed.append(str(err))
+    def on_delivery(rows: int) -> Any:
+        def delivered(err: Any, _msg: Any) -> None:
+            if err is not None:
+                failed.append(str(err))
+            else:
+                acked[0], acked[1] = acked[0] + 1, acked[1] + rows
 
-    sent = 0
+        return delivered
+
+    total = -(-events.height // rows_per_message)
     for start in range(0, events.height, rows_per_message):  # a loop over messages, not events
-        producer.produce(
-            topic, _encode(events.slice(start, rows_per_message)), on_delivery=delivered
-        )
+        if not _produce(producer, topic, events.slice(start, rows_per_message), on_delivery):
+            break  # the local queue stayed full: the rest is reported as not delivered
         producer.poll(0)
-        sent += 1
     left = producer.flush(timeout_s)
-    if left or failed:
-        raise StreamError(
-            f"topic == {topic!r} at {bootstrap!r}: {left + len(failed)} of {sent} messages not "
-            f"delivered in {timeout_s:g} s ({failed[0] if failed else 'no acknowledgement'})."
+    if left or failed or acked[0] < total:
+        raise PublishError(
+            f"topic == {topic!r} at {bootstrap!r}: {total - acked[0]} of {total} messages "
+            f"({events.height - acked[1]} of {events.height} events) not delivered in "
+            f"{timeout_s:g} s ({failed[0] if failed else 'no acknowledgement'}); "
+            f"{acked[0]} delivered.",
+            sent=total,
+            delivered=acked[0],
+            events_delivered=acked[1],
+            events_failed=events.height - acked[1],
         )
-    return sent
+    return total
+
+
+def _produce(producer: Any, topic: str, part: pl.DataFrame, on_delivery: Any) -> bool:
+    """Queue one message; False when the local queue stays full (a dead broker) after a wait."""
+    payload = _encode(part)
+    for _ in range(2):
+        try:
+            producer.produce(topic, payload, on_delivery=on_delivery(part.height))
+        except BufferError:
+            producer.poll(1.0)  # serve delivery reports: acknowledged or expired, room is made
+        else:
+            return True
+    return False
 
 
 def short_term_rows(
@@ -458,10 +502,14 @@ class ShortTermProcessor:
 
 @dataclass(frozen=True)
 class LocalBroker:
-    """A broker started by :func:`local_broker`: its ``host:port`` and its log file."""
+    """A broker started by :func:`local_broker`: its ``host:port``, log file and process.
+
+    ``process`` is there for fault tests (kill the broker while events arrive).
+    """
 
     bootstrap: str
     log: Path
+    process: subprocess.Popen[bytes]
 
 
 def _free_port() -> int:
@@ -507,9 +555,10 @@ def local_broker(log_dir: Path, timeout_s: float = 20.0) -> Iterator[LocalBroker
                     f"tansu did not start in {timeout_s:g} s:\n{log.read_text()[-2000:]}"
                 )
             time.sleep(0.05)
-        yield LocalBroker(url.removeprefix("tcp://"), log)
+        yield LocalBroker(url.removeprefix("tcp://"), log, proc)
     finally:
-        proc.terminate()
+        if proc.poll() is None:
+            proc.terminate()
         proc.wait(10)
 
 
