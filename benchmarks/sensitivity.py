@@ -243,13 +243,13 @@ def _statistic(s: np.ndarray) -> PreferenceStatistic:
 def _rows(ab: list[PowerCurve], il: list[PowerCurve]) -> list[Result]:
     best_ab = min(ab, key=lambda c: c.users)
     out = []
-    for c in (*ab, *il):
+    for i, c in enumerate((*ab, *il)):
         measured = f"{c.n80:,.0f}" if c.n80 is not None else "not reached at <= N/2"
         note = (
             f"users for 80 % power: {measured} by subsampling, {c.n80_projected:,.0f} projected "
             f"from z = {c.z_full:.2f} at N = {c.population:,}"
         )
-        if c in il:
+        if i >= len(ab):  # an interleaving test
             note += f"; A/B ({best_ab.test}) needs {best_ab.users / c.users:.1f}x the users"
         out.append(Result("sensitivity", c.test, c.seconds, note=note))
     return out

@@ -81,18 +81,23 @@ def _drain(proc: ShortTermProcessor) -> pl.DataFrame:
     return pl.concat(rows)
 
 
+def batch_rows_until(streamed: pl.DataFrame) -> pl.DataFrame:
+    """The batch pipeline's ``user_short_term`` rows up to the last streamed stamp, sorted."""
+    return (
+        pl.read_parquet(feature_tables_dir("user_short_term") / "*.parquet")
+        .select(COLUMNS)
+        .filter(pl.col("event_timestamp") <= streamed["event_timestamp"].max())
+        .sort("event_timestamp", "user_id")
+    )
+
+
 def test_stream_rows_equal_the_batch_pipeline(own_root: Path, broker: str, topic: str) -> None:
     events = _log_events()
     sent = publish(events, bootstrap=broker, topic=topic, rows_per_message=997)
     assert sent == -(-events.height // 997)
     with ShortTermProcessor(bootstrap=broker, topic=topic, push=False) as proc:
         streamed = _drain(proc).sort("event_timestamp", "user_id")
-    batch = (
-        pl.read_parquet(feature_tables_dir("user_short_term") / "*.parquet")
-        .select(COLUMNS)
-        .filter(pl.col("event_timestamp") <= streamed["event_timestamp"].max())
-        .sort("event_timestamp", "user_id")
-    )
+    batch = batch_rows_until(streamed)
     assert batch.height > 1_000
     assert streamed.n_unique(["user_id", "event_timestamp"]) == streamed.height
     assert streamed.equals(batch)

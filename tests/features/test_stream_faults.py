@@ -14,10 +14,8 @@ import threading
 import time
 from pathlib import Path
 
-import polars as pl
 import pytest
 
-from shoplab.core.paths import feature_tables_dir
 from shoplab.features.stream import (
     PublishError,
     ShortTermProcessor,
@@ -26,7 +24,12 @@ from shoplab.features.stream import (
     local_broker,
     publish,
 )
-from tests.features.test_stream import COLUMNS, _drain, _log_events, own_root  # noqa: F401
+from tests.features.test_stream import (  # noqa: F401
+    _drain,
+    _log_events,
+    batch_rows_until,
+    own_root,
+)
 
 
 @pytest.mark.slow  # ~26 s: two brokers, the log published twice, one drain with pushes
@@ -79,11 +82,6 @@ def test_broker_killed_while_events_arrive_then_a_rerun_equals_the_batch(
             bootstrap=broker.bootstrap, topic="events", group="rerun", push=False
         ) as rerun:
             streamed = _drain(rerun).sort("event_timestamp", "user_id")
-    batch = (
-        pl.read_parquet(feature_tables_dir("user_short_term") / "*.parquet")
-        .select(COLUMNS)
-        .filter(pl.col("event_timestamp") <= streamed["event_timestamp"].max())
-        .sort("event_timestamp", "user_id")
-    )
+    batch = batch_rows_until(streamed)
     assert batch.height > 1_000
     assert streamed.equals(batch)
