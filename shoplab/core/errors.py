@@ -29,6 +29,7 @@
         ├── features.FeatureTableMissingError materialize or train before ``features build``
         ├── features.RedisUnavailableError    the Redis online store does not answer
         ├── features.stream.StreamError       the broker does not answer, a bad message
+        │   └── features.stream.PublishError  messages the broker did not acknowledge
         ├── feature_repo.pipelines.NoEventsError  build before an event log exists
         │                                     (also FileNotFoundError)
         ├── events.UnvalidatedLogError        analysis of a log never validated or changed since
