@@ -28,6 +28,7 @@
     └── StateError           a step ran out of order or failed midway              (RuntimeError)
         ├── features.FeatureTableMissingError materialize or train before ``features build``
         ├── features.RedisUnavailableError    the Redis online store does not answer
+        ├── features.SparkJobError            a Spark job cancelled or failed, its JVM dead
         ├── features.stream.StreamError       the broker does not answer, a bad message
         │   └── features.stream.PublishError  messages the broker did not acknowledge
         ├── feature_repo.pipelines.NoEventsError  build before an event log exists

@@ -30,6 +30,7 @@ _EXPORTS: dict[str, str] = {
     "FeatureTableMissingError": "shoplab.features.errors",
     "LabelFrameError": "shoplab.features.errors",
     "RankingRequestError": "shoplab.features.errors",
+    "SparkJobError": "shoplab.features.errors",
     "UnknownFeatureError": "shoplab.features.errors",
     "UnknownServiceError": "shoplab.features.errors",
     "apply_repo": "shoplab.features.repo",
@@ -48,6 +49,7 @@ __all__ = [
     "FeatureTableMissingError",
     "LabelFrameError",
     "RankingRequestError",
+    "SparkJobError",
     "UnknownFeatureError",
     "UnknownServiceError",
     "apply_repo",
@@ -66,6 +68,7 @@ if TYPE_CHECKING:  # pragma: no cover
         FeatureTableMissingError,
         LabelFrameError,
         RankingRequestError,
+        SparkJobError,
         UnknownFeatureError,
         UnknownServiceError,
     )

@@ -9,7 +9,9 @@
      │                                                                        (InputError)
      ├── RankingRequestError         a ranking request: user id, candidates, as_of, request fields
      │                                                                        (InputError)
-     └── FeatureTableMissingError    a view's Parquet source has no files: build not run
+     ├── FeatureTableMissingError    a view's Parquet source has no files: build not run
+     │                                                                        (StateError)
+     └── SparkJobError               a Spark job cancelled or failed midway, or its JVM died
                                                                               (StateError)
 
 ``FeatureStoreError`` stays a ``ValueError`` and the ``Unknown*`` errors stay ``ValueError`` too:
@@ -25,6 +27,7 @@ __all__ = [
     "FeatureTableMissingError",
     "LabelFrameError",
     "RankingRequestError",
+    "SparkJobError",
     "UnknownFeatureError",
     "UnknownServiceError",
 ]
@@ -52,3 +55,11 @@ class RankingRequestError(FeatureStoreError, InputError):
 
 class FeatureTableMissingError(FeatureStoreError, StateError):
     """A feature view whose Parquet source has no files yet (``shoplab features build`` not run)."""
+
+
+class SparkJobError(FeatureStoreError, StateError):
+    """A Spark job of the offline store that was cancelled or failed midway, or whose JVM died.
+
+    Nothing of the job is returned or written (a result comes back whole or not at all), so the
+    caller re-runs the step; after a dead JVM the next call starts a new session.
+    """

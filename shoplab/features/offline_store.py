@@ -25,6 +25,7 @@ label frame there so that 10M label rows never pass through pandas.
 from __future__ import annotations
 
 import glob
+import os
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -41,6 +42,7 @@ from feast.repo_config import RepoConfig
 from feast.saved_dataset import SavedDatasetStorage
 from pydantic import StrictStr
 
+from shoplab.core.atomic import atomic_path
 from shoplab.core.duck import quote, shared_connection
 from shoplab.features.errors import FeatureTableMissingError, LabelFrameError
 from shoplab.features.quiet import contain_feast_cli_noise
@@ -159,7 +161,12 @@ def build_asof_sql(
 
 
 class AsofRetrievalJob(RetrievalJob):
-    """A lazy point-in-time join: the SQL runs when ``to_arrow`` / ``to_df`` is called."""
+    """A lazy point-in-time join: the SQL runs when ``to_arrow`` / ``to_df`` is first called.
+
+    The joined rows are kept on the job, so ``to_df`` after ``persist`` (or a second
+    ``to_arrow``) returns the same rows without a second join: the label frames the join read are
+    released after the first run (they are registered on the shared connection or staged).
+    """
 
     def __init__(
         self,
@@ -176,12 +183,19 @@ class AsofRetrievalJob(RetrievalJob):
         self._full_feature_names = full_feature_names
         self._metadata = metadata
         self._registered = registered  # pandas frames registered on the connection
+        self._joined: pa.Table | None = None
 
     def to_sql(self) -> str:
         """Return the DuckDB SQL of the join (without on-demand views)."""
         return self._sql
 
     def _to_arrow_internal(self, timeout: int | None = None) -> pa.Table:
+        if self._joined is None:
+            self._joined = self._run(timeout)
+        return self._joined
+
+    def _run(self, timeout: int | None) -> pa.Table:
+        """Run the join once (the engine's part; the Spark job overrides it)."""
         try:
             return shared_connection().sql(self._sql).to_arrow_table()
         finally:
@@ -236,13 +250,23 @@ class AsofRetrievalJob(RetrievalJob):
         allow_overwrite: bool = False,
         timeout: int | None = None,
     ) -> None:
-        """Write the joined rows (on-demand views included) to the storage's Parquet path."""
+        """Write the joined rows (on-demand views included) to the storage's Parquet path.
+
+        The rows are computed first and written to a temp file renamed over the path, so a job
+        that fails or is killed midway leaves the previous file (or none), never a partial one.
+        An existing path is an error unless ``allow_overwrite`` (Feast's rule for saved datasets).
+        """
         import pyarrow.parquet as pq
+        from feast.errors import SavedDatasetLocationAlreadyExists
 
         source = storage.to_data_source()
         if not isinstance(source, FileSource):
             raise TypeError("AsofRetrievalJob.persist writes FileSource (Parquet) storage only")
-        pq.write_table(self.to_arrow(), source.path)
+        if not allow_overwrite and os.path.exists(source.path):
+            raise SavedDatasetLocationAlreadyExists(location=source.path)
+        table = self.to_arrow(timeout=timeout)
+        with atomic_path(source.path) as tmp:
+            pq.write_table(table, tmp)
 
 
 def _odfv_input_columns(odfv: OnDemandFeatureView, available: list[str]) -> list[str]:

@@ -37,7 +37,7 @@ from shoplab.features.redis_store import WideRedisOnlineStoreConfig
 from shoplab.features.repo import feature_store
 from shoplab.features.services import ServicePlan, ViewPlan, plan_service, view_name
 
-__all__ = ["odfv_columns", "ranking_features"]
+__all__ = ["cached_plan", "odfv_columns", "ranking_features"]
 
 # Feast cannot look up a null entity key; an id no entity has stands in and yields null features.
 _NO_ID = -1
@@ -89,7 +89,7 @@ def ranking_features(
     if isinstance(user_id, bool) or not isinstance(user_id, int | np.integer):
         raise RankingRequestError(f"user_id == {user_id!r}, must be an integer user id.")
     store = feature_store()
-    plan = _cached_plan(store, service)
+    plan = cached_plan(store, service)
     items = _ids(item_ids)
     wide = WideSqliteOnlineStoreConfig | WideRedisOnlineStoreConfig
     if isinstance(store.config.online_store, wide):
@@ -102,7 +102,7 @@ def ranking_features(
 _PLANS: dict[tuple[int, str, int], ServicePlan] = {}
 
 
-def _cached_plan(store: FeatureStore, service: str) -> ServicePlan:
+def cached_plan(store: FeatureStore, service: str) -> ServicePlan:
     """The service's plan, rebuilt only when the registry changes.
 
     Resolving a service rebuilds Python objects from the registry proto (~5 ms, half the

@@ -54,12 +54,14 @@ install it when absent.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import subprocess
 import threading
 import uuid
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -81,7 +83,7 @@ from shoplab.core.duck import shared_connection
 from shoplab.core.errors import StateError
 from shoplab.core.paths import data_root
 from shoplab.core.settings import settings
-from shoplab.features.errors import FeatureTableMissingError
+from shoplab.features.errors import FeatureTableMissingError, SparkJobError
 from shoplab.features.offline_store import (
     ROW_ID,
     AsofRetrievalJob,
@@ -111,6 +113,7 @@ __all__ = [
     "SparkRetrievalJob",
     "build_spark_sql",
     "java_executable",
+    "spark_job",
     "session_conf",
     "spark_session",
 ]
@@ -194,7 +197,9 @@ def spark_session(extra: dict[str, str] | None = None) -> SparkSession:
     """
     with _LOCK:
         if _SESSION and _SESSION[0]._sc._jsc is not None:  # noqa: SLF001 (None once stopped)
-            return _SESSION[0]
+            if _jvm_alive(_SESSION[0]):
+                return _SESSION[0]
+            _forget_dead_jvm()
         from pyspark.sql import SparkSession
 
         active = SparkSession.getActiveSession()
@@ -207,6 +212,124 @@ def spark_session(extra: dict[str, str] | None = None) -> SparkSession:
             active.sparkContext.setLogLevel("ERROR")
         _SESSION[:] = [active]
         return active
+
+
+def _jvm_process(session: SparkSession) -> Any:
+    """The ``Popen`` of the JVM pyspark launched for ``session`` (None when it attached to one)."""
+    return getattr(session._sc._gateway, "proc", None)  # noqa: SLF001 (pyspark keeps it there)
+
+
+def _jvm_alive(session: SparkSession) -> bool:
+    proc = _jvm_process(session)
+    return proc is None or proc.poll() is None
+
+
+def _jvm_gone(session: SparkSession) -> bool:
+    """Whether the JVM has exited, waiting a moment for a killed one to be reaped."""
+    proc = _jvm_process(session)
+    if proc is None:
+        return False
+    try:
+        proc.wait(timeout=2)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
+
+
+def _forget_dead_jvm() -> None:
+    """Drop pyspark's handles on a JVM that died, so the next builder launches a new one.
+
+    pyspark keeps the gateway, the context and the session in class attributes and reuses them
+    forever; after a killed JVM every call would fail with a connection error instead.
+    """
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    SparkContext._active_spark_context = None  # noqa: SLF001
+    SparkContext._gateway = None  # noqa: SLF001
+    SparkContext._jvm = None  # noqa: SLF001
+    SparkSession._instantiatedSession = None  # noqa: SLF001
+    SparkSession._activeSession = None  # noqa: SLF001
+    _SESSION.clear()
+
+
+@contextlib.contextmanager
+def spark_job(description: str, session: SparkSession | None = None) -> Iterator[SparkSession]:
+    """Run the block's Spark jobs as one job group; a cancelled or failed job: ``SparkJobError``.
+
+    The group (``shoplab-<hex>``, shown in Spark's UI with ``description``) is what an operator
+    cancels (``SparkContext.cancelJobGroup``); results come back as one Arrow table, whole or not
+    at all, so a killed job leaves nothing half-returned. SQL errors (a missing column, a bad
+    path) are not job failures and pass through as Spark raised them.
+    """
+    from py4j.protocol import Py4JError  # type: ignore[import-untyped]
+    from pyspark.errors import AnalysisException, PySparkException
+
+    spark = session or spark_session()
+    group = f"shoplab-{uuid.uuid4().hex[:12]}"
+    context = spark.sparkContext
+    context.setJobGroup(group, description, interruptOnCancel=True)
+    try:
+        yield spark
+    except AnalysisException as exc:
+        # a job that analysis runs (schema inference of a Parquet glob) can be the one cancelled
+        if _jvm_alive(spark) and _cancel_line(_detail(exc)) is None:
+            raise
+        raise _job_error(spark, group, description, exc) from exc
+    except (Py4JError, PySparkException) as exc:
+        raise _job_error(spark, group, description, exc) from exc
+    except OSError as exc:  # py4j's socket to a JVM that is gone: ConnectionRefusedError
+        if not _jvm_gone(spark):
+            raise
+        raise _job_error(spark, group, description, exc) from exc
+    finally:
+        if _jvm_alive(spark):
+            context.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
+            context.setLocalProperty("spark.job.description", None)  # type: ignore[arg-type]
+
+
+def _job_error(
+    spark: SparkSession, group: str, description: str, exc: BaseException
+) -> SparkJobError:
+    alive = not _jvm_gone(spark)
+    text = _detail(exc) if alive else str(exc)
+    cancelled = _cancel_line(text)
+    lines = [line.strip(" :") for line in text.splitlines() if line.strip(" :")]
+    cause = next((x for x in lines if "Exception" in x), lines[0] if lines else type(exc).__name__)
+    if not alive:
+        proc = _jvm_process(spark)
+        return SparkJobError(
+            f"Spark job group {group} ({description}): the Spark JVM (pid {proc.pid}) exited "
+            f"with code {proc.returncode} while the job ran; nothing was returned. Re-run the "
+            "step: the next call starts a new Spark session."
+        )
+    if cancelled is not None:
+        return SparkJobError(
+            f"Spark job group {group} ({description}) was cancelled while it ran: "
+            f"{cancelled[:300]}; "
+            "nothing was returned. Re-run the step."
+        )
+    return SparkJobError(
+        f"Spark job group {group} ({description}) failed: {cause[:300]}; nothing was returned. "
+        "Re-run the step once the cause is fixed (the Spark log has the stack trace)."
+    )
+
+
+def _detail(exc: BaseException) -> str:
+    """The exception with the JVM's side: pyspark's captured stack trace (causes included)."""
+    return f"{getattr(exc, '_desc', '')}\n{getattr(exc, '_stackTrace', '')}\n{exc}"
+
+
+def _cancel_line(text: str) -> str | None:
+    """The line saying a job was cancelled (Spark's ``SPARK_JOB_CANCELLED``), if any."""
+    return next(
+        (
+            line.strip()
+            for line in text.splitlines()
+            if "JOB_CANCELLED" in line or " cancelled " in line
+        ),
+        None,
+    )
 
 
 def _q(name: str) -> str:
@@ -338,11 +461,13 @@ class SparkRetrievalJob(AsofRetrievalJob):
         metadata: RetrievalMetadata | None,
         cleanup: Callable[[], None] | None = None,
         order_by: str | None = None,
+        description: str = "shoplab offline store",
     ) -> None:
         """Hold the SQL; ``cleanup`` runs once the job has run (staged labels are removed)."""
         super().__init__(sql, on_demand_feature_views, full_feature_names, metadata, [])
         self._cleanup = cleanup
         self._order_by = order_by
+        self._description = description
 
     def to_sql(self) -> str:
         """Return the Spark SQL of the job (without on-demand views)."""
@@ -352,9 +477,10 @@ class SparkRetrievalJob(AsofRetrievalJob):
         """Return the job as a Spark DataFrame (nothing runs until an action)."""
         return spark_session().sql(self._sql)
 
-    def _to_arrow_internal(self, timeout: int | None = None) -> pa.Table:
+    def _run(self, timeout: int | None) -> pa.Table:
         try:
-            table: pa.Table = self.to_spark_df().toArrow()
+            with spark_job(self._description) as spark:
+                table = spark.sql(self._sql).toArrow()
         finally:
             if self._cleanup is not None:
                 self._cleanup()
@@ -390,6 +516,8 @@ def _stage_labels(entity_df: object, config: RepoConfig) -> tuple[pa.Schema, Pat
     for field in table.schema:
         if pa.types.is_timestamp(field.type):
             field = field.with_type(pa.timestamp("us", tz=field.type.tz or "UTC"))
+        elif field.type in (pa.uint8(), pa.uint16(), pa.uint32()):  # Polars' row index: u32
+            field = field.with_type(pa.int64())  # what Spark reads them as
         fields.append(field)
     table = table.cast(pa.schema(fields))
     folder = _staging_dir(config)
@@ -397,6 +525,17 @@ def _stage_labels(entity_df: object, config: RepoConfig) -> tuple[pa.Schema, Pat
     path = folder / f"labels-{uuid.uuid4().hex}.parquet"
     pq.write_table(table, path)
     return table.schema, path
+
+
+def _read_staged(spark: SparkSession, schema: pa.Schema, path: Path) -> SparkDataFrame:
+    """The staged labels as a Spark frame, with the schema given: no schema-inference job."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    try:
+        declared = from_arrow_schema(schema, prefer_timestamp_ntz=False)
+    except (TypeError, ValueError, NotImplementedError):  # a type Spark maps only by reading
+        return spark.read.parquet(str(path))
+    return spark.read.schema(declared).parquet(str(path))
 
 
 class AsofSparkOfflineStore(SparkOfflineStore):
@@ -428,7 +567,12 @@ class AsofSparkOfflineStore(SparkOfflineStore):
             columns = {f.name: f.dataType.simpleString() for f in frame.schema.fields}
         else:
             schema, staged = _stage_labels(entity_df, config)
-            frame = spark.read.parquet(str(staged))
+            try:
+                with spark_job("read the staged label rows", spark):
+                    frame = _read_staged(spark, schema, staged)
+            except BaseException:
+                staged.unlink(missing_ok=True)
+                raise
             columns = {f.name: str(f.type) for f in schema}
         ts_col = _event_timestamp_col(columns)
         label_columns = list(columns)
@@ -450,15 +594,19 @@ class AsofSparkOfflineStore(SparkOfflineStore):
         )
 
         def cleanup() -> None:
-            spark.catalog.dropTempView(view)
-            if staged is not None:
-                staged.unlink(missing_ok=True)
+            try:
+                if _jvm_alive(spark):  # a dead JVM took its temp views with it
+                    spark.catalog.dropTempView(view)
+            finally:
+                if staged is not None:
+                    staged.unlink(missing_ok=True)
 
         odfvs = OnDemandFeatureView.get_requested_odfvs(feature_refs, project, registry)
         metadata = RetrievalMetadata(
             features=feature_refs, keys=[c for c in columns if c != ts_col]
         )
-        return SparkRetrievalJob(sql, odfvs, full_feature_names, metadata, cleanup, row)
+        what = f"point-in-time join of {len(feature_views)} views"
+        return SparkRetrievalJob(sql, odfvs, full_feature_names, metadata, cleanup, row, what)
 
     @staticmethod
     def pull_latest_from_table_or_query(
@@ -487,7 +635,8 @@ class AsofSparkOfflineStore(SparkOfflineStore):
             f"ORDER BY {order}) AS __rank FROM parquet.{_path_literal(path)} "
             f"WHERE {_between(timestamp_field, start_date, end_date)}) WHERE __rank = 1"
         )
-        return SparkRetrievalJob(sql, [], False, None)
+        what = f"materialize {data_source.name}: newest row per key"
+        return SparkRetrievalJob(sql, [], False, None, description=what)
 
     @staticmethod
     def pull_all_from_table_or_query(
@@ -513,7 +662,8 @@ class AsofSparkOfflineStore(SparkOfflineStore):
             f"SELECT {cols} FROM parquet.{_path_literal(path)} "
             f"WHERE {_between(timestamp_field, start_date, end_date)}"
         )
-        return SparkRetrievalJob(sql, [], False, None)
+        what = f"pull {data_source.name}: every row"
+        return SparkRetrievalJob(sql, [], False, None, description=what)
 
 
 def _between(column: str, start: datetime | None, end: datetime | None) -> str:

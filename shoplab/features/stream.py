@@ -354,8 +354,13 @@ class ShortTermProcessor:
                 "socket.timeout.ms": int(_CHECK_TIMEOUT_S * 1e3),
             }
         )
-        partitions = _check_broker(self._consumer, bootstrap, topic)
-        self._window, self._offsets, self._watermark = self._restore(partitions)
+        try:
+            partitions = _check_broker(self._consumer, bootstrap, topic)
+            self._window, self._offsets, self._watermark = self._restore(partitions)
+            self._check_offsets()
+        except BaseException:
+            self._consumer.close()  # no consumer left behind by a refused start
+            raise
         self._consumer.assign(
             [TopicPartition(topic, p, off) for p, off in sorted(self._offsets.items())]
         )
@@ -395,6 +400,45 @@ class ShortTermProcessor:
         window = pl.from_arrow(table.replace_schema_metadata(None))
         assert isinstance(window, pl.DataFrame)
         return window, offsets, meta["watermark_us"]
+
+    def _check_offsets(self) -> None:
+        """Refuse a checkpoint the broker's log does not reach (events would be lost silently).
+
+        Ahead of the end offset: the broker lost messages the checkpoint consumed (a broker
+        restarted without its log, as Tansu's in-memory storage is); Kafka would hand out the
+        next events at offsets the checkpoint says are done, and the processor would skip them.
+        Behind the first offset: retention deleted messages before they were consumed.
+        """
+        from confluent_kafka import KafkaException, TopicPartition
+
+        for partition, offset in sorted(self._offsets.items()):
+            if offset == 0:
+                continue
+            try:
+                low, high = self._consumer.get_watermark_offsets(
+                    TopicPartition(self.topic, partition), timeout=_CHECK_TIMEOUT_S
+                )
+            except KafkaException as e:
+                raise StreamError(
+                    f"bootstrap == {self.bootstrap!r}: the broker did not give the offsets of "
+                    f"{self.topic}[{partition}] in {_CHECK_TIMEOUT_S:g} s ({e.args[0]})."
+                ) from e
+            where = f"{self.checkpoint}: {self.topic}[{partition}] offset == {offset}"
+            fix = (
+                "remove the checkpoint to rebuild the window from what the topic holds, or "
+                "restore the broker's log"
+            )
+            if offset > high:
+                raise StreamError(
+                    f"{where}, must be <= the broker's end offset {high}: the broker lost "
+                    f"messages this checkpoint consumed (restarted without its log?), and events "
+                    f"sent since would be skipped; {fix}."
+                )
+            if offset < low:
+                raise StreamError(
+                    f"{where}, must be >= the broker's first offset {low}: messages were deleted "
+                    f"(retention) before they were consumed; {fix}."
+                )
 
     def _save(self) -> None:
         meta = {"topic": self.topic, "offsets": self._offsets, "watermark_us": self._watermark}

@@ -18,7 +18,6 @@ caller (a user id that is no id, no candidates) is not a fallback: it raises.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -34,13 +33,12 @@ from shoplab.models.errors import (
     UnknownModelError,
 )
 from shoplab.models.fallbacks import count_fallback
-from shoplab.models.loaded import RESOLVE_TTL_S, LoadedModel, load, resolve_cached
+from shoplab.models.loaded import LoadedModel, load, resolve_cached
 
 __all__ = ["RANK_LAYER", "fallback_reason", "rank"]
 
 RANK_LAYER = "rank"
 _log = logging.getLogger(__name__)
-_REQUEST_FIELDS: dict[tuple[str, str], tuple[float, tuple[str, ...]]] = {}
 
 
 def fallback_reason(exc: BaseException) -> str:
@@ -60,20 +58,11 @@ def fallback_reason(exc: BaseException) -> str:
 
 
 def _request_fields(service: str) -> tuple[str, ...]:
-    """The request fields ``service``'s on-demand views read (cached like a resolved reference)."""
-    from shoplab.core.paths import data_root
-
-    key = (str(data_root()), service)
-    now = time.monotonic()
-    hit = _REQUEST_FIELDS.get(key)
-    if hit is not None and now - hit[0] < RESOLVE_TTL_S:
-        return hit[1]
+    """The request fields ``service``'s on-demand views read (the serving path's cached plan)."""
+    from shoplab.features.online import cached_plan
     from shoplab.features.repo import feature_store
-    from shoplab.features.services import plan_service
 
-    fields = tuple(plan_service(feature_store(), service).request_fields)
-    _REQUEST_FIELDS[key] = (now, fields)
-    return fields
+    return tuple(cached_plan(feature_store(), service).request_fields)
 
 
 def _score(

@@ -192,6 +192,7 @@ def test_feast_serve_returns_an_expired_row_as_null(
     assert (fresh["values"], fresh["statuses"]) == ([41], ["PRESENT"])
 
 
+@pytest.mark.slow  # ~16 s: the Feast UI server starts and builds its page
 def test_feast_ui_starts_and_serves_its_page(
     fresh_root: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

@@ -79,6 +79,7 @@ def _feast(args: list[str], root: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.e2e
+@pytest.mark.slow  # ~20 s: two Feast CLI processes
 def test_feast_cli_apply_then_plan_has_no_drift(data_root: Path) -> None:
     proc = None
     for args in (["apply"], ["plan"]):
@@ -91,6 +92,7 @@ def test_feast_cli_apply_then_plan_has_no_drift(data_root: Path) -> None:
 
 
 @pytest.mark.e2e
+@pytest.mark.slow  # ~36 s: apply, materialize and plan through the Feast CLI
 def test_feast_cli_plan_stays_clean_after_materialize(use_built: Path, tmp_path: Path) -> None:
     """Materializing records intervals in the registry: state, not a change of definitions."""
     import shutil

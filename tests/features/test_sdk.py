@@ -216,9 +216,34 @@ def test_generic_online_path_equals_wide_fast_path(use_built: Path) -> None:
 
     sf.materialize(T)
     store = sf.feature_store()
-    plan = online._cached_plan(store, "ranker_v2")
+    plan = online.cached_plan(store, "ranker_v2")
     items = [1, 2, 3, 50, 9999, 2]
     for now in (T, T + timedelta(hours=3), T + timedelta(days=3)):
         fast = online._read_wide(store, plan, 5, items, now)
         generic = online._read_feast(store, plan, 5, items, now)
         assert fast.equals(generic), now
+
+
+def test_a_saved_dataset_is_written_whole_and_not_over_another(
+    use_built: Path, tmp_path: Path
+) -> None:
+    """``persist`` writes the job's rows; an existing file is kept unless overwriting is asked."""
+    import pyarrow.parquet as pq
+    from feast.errors import SavedDatasetLocationAlreadyExists
+    from feast.infra.offline_stores.file_source import SavedDatasetFileStorage
+
+    store = sf.feature_store()
+    labels = sf.training_labels("2026-01-02", "2026-01-04").to_pandas()
+    service = store.get_feature_service("ranker_v2")
+    target = tmp_path / "saved" / "train.parquet"
+    storage = SavedDatasetFileStorage(path=str(target))
+    small = store.get_historical_features(entity_df=labels.head(10), features=service)
+    small.persist(storage)
+    assert pq.read_table(target).equals(small.to_arrow())
+    job = store.get_historical_features(entity_df=labels, features=service)
+    with pytest.raises(SavedDatasetLocationAlreadyExists, match=str(target)):
+        job.persist(storage)
+    assert pq.read_table(target).num_rows == 10  # untouched
+    job.persist(storage, allow_overwrite=True)
+    assert pq.read_table(target).num_rows == len(labels) > 10
+    assert [p.name for p in target.parent.iterdir()] == ["train.parquet"]  # no temp file left

@@ -153,6 +153,7 @@ def test_a_restarted_processor_resumes_from_its_checkpoint(
     assert resumed.equals(once.sort("event_timestamp", "user_id"))
 
 
+@pytest.mark.slow  # ~12 s: waits out the client timeouts of a broker that does not answer
 def test_broker_down_and_bad_messages_are_clear_errors(
     own_root: Path, broker: str, topic: str
 ) -> None:

@@ -77,6 +77,9 @@ def test_broker_killed_while_events_arrive_then_a_rerun_equals_the_batch(
             proc.close()
     with local_broker(tmp_path / "b") as broker:  # restarted: empty, so publish again
         create_topic(broker.bootstrap, "events")
+        # the old checkpoint is ahead of the empty log: refused, not silently skipping events
+        with pytest.raises(StreamError, match=r"events\[0\] offset == \d+, must be <= the broker"):
+            ShortTermProcessor(bootstrap=broker.bootstrap, topic="events", group="g")
         assert publish(events, bootstrap=broker.bootstrap, topic="events", rows_per_message=997)
         with ShortTermProcessor(
             bootstrap=broker.bootstrap, topic="events", group="rerun", push=False
