@@ -635,7 +635,7 @@ class AsofSparkOfflineStore(SparkOfflineStore):
             f"ORDER BY {order}) AS __rank FROM parquet.{_path_literal(path)} "
             f"WHERE {_between(timestamp_field, start_date, end_date)}) WHERE __rank = 1"
         )
-        what = f"materialize {data_source.name}: newest row per key"
+        what = f"read {data_source.name} for materialization: newest row per key"
         return SparkRetrievalJob(sql, [], False, None, description=what)
 
     @staticmethod
@@ -662,7 +662,7 @@ class AsofSparkOfflineStore(SparkOfflineStore):
             f"SELECT {cols} FROM parquet.{_path_literal(path)} "
             f"WHERE {_between(timestamp_field, start_date, end_date)}"
         )
-        what = f"pull {data_source.name}: every row"
+        what = f"read {data_source.name} for materialization: every row"
         return SparkRetrievalJob(sql, [], False, None, description=what)
 
 

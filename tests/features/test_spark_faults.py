@@ -147,3 +147,54 @@ def test_a_killed_jvm_is_a_clear_error_and_a_rerun_starts_a_new_one(
     assert new.pid != old.pid
     assert new.poll() is None
     assert_frame_equal(again, duck, check_exact=True)
+
+
+def _online_rows() -> dict[str, pl.DataFrame]:
+    from shoplab.features.consistency import _online as sqlite_rows
+    from shoplab.features.online_store import db_path, table_spec
+
+    store = sf.feature_store()
+    return {
+        fv.name: sqlite_rows(
+            table_spec(store.project, fv), db_path(store.config), [f.name for f in fv.features]
+        ).sort("__ek")
+        for fv in store.list_feature_views()
+    }
+
+
+def test_a_job_cancelled_mid_materialize_records_nothing_it_did_not_finish(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Materialization on Spark, cancelled: the view it was reading is not recorded as loaded."""
+    _require_pyspark()
+    from shoplab.features import materialized
+    from shoplab.features.online_store import db_path
+    from shoplab.features.spark_offline_store import spark_session
+    from tests.features.test_rebuild import END, _world
+
+    root = tmp_path / "data"
+    root.mkdir()
+    monkeypatch.setenv("SHOPLAB_DATA", str(root))
+    _world(root, seed=3, days=5, users=2_000)
+    sf.build_features()
+    sf.apply_repo()
+    sf.materialize(END)  # the reference: DuckDB reads, same SQLite store
+    reference = _online_rows()
+    Path(db_path(sf.feature_store().config)).unlink()
+    materialized.state_path().unlink()
+    sf.apply_repo()
+    monkeypatch.setenv("SHOPLAB_OFFLINE_STORE", "spark")
+    context = spark_session().sparkContext
+
+    error = _kill_while_running(lambda: sf.materialize(END), context.cancelAllJobs)
+    assert isinstance(error, sf.SparkJobError), repr(error)
+    assert "for materialization" in str(error), str(error)
+    recorded = set(materialized.load().views)
+    assert recorded < set(reference), recorded  # the cancelled view (and later ones) not done
+
+    sf.materialize(END)  # the re-run completes every view
+    assert set(materialized.load().views) == set(reference)
+    again = _online_rows()
+    for view, rows in reference.items():
+        assert rows.height > 0, view
+        assert_frame_equal(again[view], rows, check_exact=True)
