@@ -101,8 +101,19 @@ def _feast_env() -> Iterator[Path]:
         yield root
 
 
+# the variables that choose the store (with the working directory, which a relative or unset
+# $SHOPLAB_DATA resolves against) -> the store: a request's lookup is three dict reads instead of
+# a settings snapshot of the whole environment (~1.2 ms of a 1 x 500 ``ranking_features``)
+_FAST: dict[tuple[str | None, ...], FeatureStore] = {}
+_CHOOSERS = ("SHOPLAB_DATA", "SHOPLAB_ONLINE_STORE", "SHOPLAB_OFFLINE_STORE")
+
+
 def feature_store() -> FeatureStore:
     """Return the FeatureStore of ``feature_repo`` for the current data root (cached per root)."""
+    fast = (*(os.environ.get(k) for k in _CHOOSERS), os.getcwd())
+    hit = _FAST.get(fast)
+    if hit is not None:
+        return hit
     from feast import FeatureStore
 
     with _feast_env() as root:
@@ -111,6 +122,9 @@ def feature_store() -> FeatureStore:
         if store is None:
             store = FeatureStore(repo_path=str(repo_path()), fs_yaml_file=feature_store_yaml())
             _STORES[key] = store
+        if len(_FAST) > 64:  # many short-lived environments (tests): keep the cache bounded
+            _FAST.clear()
+        _FAST[fast] = store
         return store
 
 
@@ -165,6 +179,7 @@ def apply_repo() -> None:
                 sys.path.remove(str(repo))
             _purge_repo_modules(repo)
         _STORES.pop((str(root), str(feature_store_yaml())), None)
+        _FAST.clear()
     from shoplab.features._wide_read import invalidate
 
     invalidate()  # cached read connections and plans follow the new registry
