@@ -64,28 +64,25 @@ def feature_store_yaml() -> Path:
     ``$SHOPLAB_ONLINE_STORE``: ``sqlite`` (default) ``feature_repo/feature_store.yaml``,
     ``redis`` ``feature_repo/feature_store.redis.yaml`` (the online store on Redis).
     ``$SHOPLAB_OFFLINE_STORE``: ``duckdb`` (default) or ``spark``
-    ``feature_repo/feature_store.spark.yaml`` (the offline store on Spark). The definitions are
-    the same in every profile; the Feast CLI takes the file with ``-f``.
-
-    Raises:
-        ConfigError: both ``redis`` and ``spark`` are asked for (no such profile yet).
+    ``feature_repo/feature_store.spark.yaml`` (the offline store on Spark). Both ``spark`` and
+    ``redis``: ``feature_repo/feature_store.spark_redis.yaml``. The definitions are the same in
+    every profile; the Feast CLI takes the file with ``-f``.
 
     Example:
         >>> feature_store_yaml().name.startswith("feature_store.")
         True
     """
-    from shoplab.core.errors import ConfigError
     from shoplab.core.settings import settings
 
     redis = settings().online_store == "redis"
     spark = settings().offline_store == "spark"
-    if redis and spark:
-        raise ConfigError(
-            "SHOPLAB_OFFLINE_STORE == 'spark' with SHOPLAB_ONLINE_STORE == 'redis', must be one "
-            "profile at a time: the spark profile serves online from SQLite."
-        )
-    name = "feature_store.redis.yaml" if redis else "feature_store.yaml"
-    return repo_path() / ("feature_store.spark.yaml" if spark else name)
+    name = {
+        (False, False): "feature_store.yaml",
+        (True, False): "feature_store.redis.yaml",
+        (False, True): "feature_store.spark.yaml",
+        (True, True): "feature_store.spark_redis.yaml",
+    }[(redis, spark)]
+    return repo_path() / name
 
 
 @contextlib.contextmanager

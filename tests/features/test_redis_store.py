@@ -384,3 +384,50 @@ def test_a_redis_that_does_not_answer_is_a_clear_error(
         sf.ranking_features(1, [1, 2], "ranker_v1", as_of=END)
     with pytest.raises(RedisUnavailableError, match="does not answer"):
         sf.materialize(END)
+
+
+@pytest.mark.spark
+@pytest.mark.slow  # ~1 min: a Spark session, six views materialized through Spark into Redis
+def test_the_spark_and_redis_profile_serves_what_the_embedded_engines_serve(
+    data_root: Path, redis_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both switches at once: Spark reads the offline tables, Redis serves; same values."""
+    from tests.features.test_spark_offline_store import _require_pyspark
+
+    _require_pyspark()
+    _world(data_root, seed=2, days=5)
+    sf.build_features()
+    _use(monkeypatch, "sqlite")
+    sf.apply_repo()
+    sf.materialize(END)
+    lite = sf.feature_store()
+    labels = sf.training_labels("2026-01-02", "2026-01-05")
+    duck = sf.training_set(labels, service="ranker_v2")
+    rng = np.random.default_rng(3)
+    users = [int(u) for u in rng.choice(160, size=4, replace=False)]
+    items = [int(i) for i in rng.integers(0, 100, size=120)]
+    request = {"query": "mens fashion"}
+    want = {u: sf.ranking_features(u, items, "ranker_v2", request, as_of=END) for u in users}
+
+    _use(monkeypatch, "redis", redis_server + "/3")
+    monkeypatch.setenv("SHOPLAB_OFFLINE_STORE", "spark")
+    store = sf.feature_store()
+    assert Path(store.repo_path).joinpath("feature_store.spark_redis.yaml").is_file()
+    assert type(store._get_provider().offline_store).__name__ == "AsofSparkOfflineStore"
+    assert isinstance(store.config.online_store, WideRedisOnlineStoreConfig)
+    sf.apply_repo()
+    sf.materialize(END)  # the reads run on Spark, the writes go to Redis
+    store = sf.feature_store()
+    for fv in store.list_feature_views():
+        feats = [f.name for f in fv.features]
+        expected = sqlite_rows(table_spec(store.project, fv), db_path(lite.config), feats)
+        got = dump_view(store.config, fv).drop("__event_ts")
+        assert got.height == expected.height > 0, fv.name
+        assert_frame_equal(got.sort("__ek"), expected.sort("__ek"), check_dtypes=False)
+    compared = 0
+    for user, expected_frame in want.items():
+        got_frame = sf.ranking_features(user, items, "ranker_v2", request, as_of=END)
+        assert_frame_equal(got_frame, expected_frame)
+        compared += int(got_frame.select(pl.all().is_not_null().sum()).sum_horizontal()[0])
+    assert compared > 1_000
+    assert_frame_equal(sf.training_set(labels, service="ranker_v2"), duck, check_exact=True)

@@ -54,8 +54,18 @@ def test_profile_selects_the_spark_yaml(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("SHOPLAB_OFFLINE_STORE", "spark")
     assert feature_store_yaml().name == "feature_store.spark.yaml"
     monkeypatch.setenv("SHOPLAB_ONLINE_STORE", "redis")
-    with pytest.raises(ConfigError, match="SHOPLAB_OFFLINE_STORE == 'spark'"):
-        feature_store_yaml()
+    both = feature_store_yaml()
+    assert both.name == "feature_store.spark_redis.yaml"
+    # the combined profile is the two halves, not a third configuration to keep in step
+    import yaml
+
+    def load(name: str) -> dict[str, object]:
+        return dict(yaml.safe_load((both.parent / name).read_text()))
+
+    combined = load(both.name)
+    assert combined["offline_store"] == load("feature_store.spark.yaml")["offline_store"]
+    assert combined["online_store"] == load("feature_store.redis.yaml")["online_store"]
+    assert combined["registry"] == load("feature_store.yaml")["registry"]
 
 
 @spark
