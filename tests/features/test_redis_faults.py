@@ -34,6 +34,7 @@ REDIS_SERVER = shutil.which("redis-server")
 SHOPLAB = str(Path(sys.executable).with_name("shoplab"))
 
 pytestmark = [
+    pytest.mark.redis,
     pytest.mark.slow,  # ~30 s: a 3,000-user world materialized twice into Redis
     pytest.mark.skipif(
         REDIS_SERVER is None, reason="redis-server is not installed (apt-get install redis-server)"

@@ -42,6 +42,9 @@ from tests.servers import free_port, start_redis
 REDIS_SERVER = shutil.which("redis-server")
 REDIS_YAML = "feature_repo/feature_store.redis.yaml"
 
+# an engine test: `make test` stays on the embedded engines, `.ci/run` runs these with slow
+pytestmark = [pytest.mark.redis, pytest.mark.slow]
+
 
 @pytest.fixture(scope="module")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:

@@ -25,6 +25,9 @@ from shoplab.features.stream import (
 )
 from tests.servers import free_port
 
+# an engine test: `make test` stays on the embedded engines, `.ci/run` runs these with slow
+pytestmark = [pytest.mark.stream, pytest.mark.slow]
+
 COLUMNS = [
     "user_id",
     "event_timestamp",

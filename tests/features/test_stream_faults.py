@@ -32,6 +32,7 @@ from tests.features.test_stream import (  # noqa: F401
 )
 
 
+@pytest.mark.stream
 @pytest.mark.slow  # ~26 s: two brokers, the log published twice, one drain with pushes
 def test_broker_killed_while_events_arrive_then_a_rerun_equals_the_batch(
     own_root: Path,  # noqa: F811 (the fixture)
