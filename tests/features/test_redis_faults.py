@@ -20,14 +20,11 @@ from pathlib import Path
 
 import pytest
 import redis
-from polars.testing import assert_frame_equal
 
 import shoplab.features as sf
 from shoplab.features import materialized
-from shoplab.features.consistency import _online as sqlite_rows
-from shoplab.features.online_store import db_path, table_spec
-from shoplab.features.redis_store import dump_view
 from tests.features.test_rebuild import END, _world
+from tests.features.test_redis_store import assert_redis_holds_what_sqlite_holds
 from tests.servers import free_port, start_redis
 
 REDIS_SERVER = shutil.which("redis-server")
@@ -108,13 +105,7 @@ def test_redis_killed_mid_materialize_then_restarted_gives_the_sqlite_content(
         rerun = _materialize(root, url)
         out, _ = rerun.communicate(timeout=600)
         assert rerun.returncode == 0, out[-3000:]
-        store = sf.feature_store()
-        for fv in store.list_feature_views():
-            feats = [f.name for f in fv.features]
-            want = sqlite_rows(table_spec(store.project, fv), db_path(lite.config), feats)
-            got = dump_view(store.config, fv).drop("__event_ts")
-            assert got.height == want.height > 0, fv.name
-            assert_frame_equal(got.sort("__ek"), want.sort("__ek"), check_dtypes=False)
+        assert_redis_holds_what_sqlite_holds(lite)
     finally:
         server.terminate()
         server.wait(10)

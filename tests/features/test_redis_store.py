@@ -97,6 +97,17 @@ def on_both(both_root: Path, redis_server: str, monkeypatch: pytest.MonkeyPatch)
     return both_root
 
 
+def assert_redis_holds_what_sqlite_holds(lite: Any) -> None:
+    """The current (Redis) store holds, per view, exactly the rows of ``lite``'s SQLite file."""
+    store = sf.feature_store()
+    for fv in store.list_feature_views():
+        feats = [f.name for f in fv.features]
+        want = sqlite_rows(table_spec(store.project, fv), db_path(lite.config), feats)
+        got = dump_view(store.config, fv).drop("__event_ts")
+        assert got.height == want.height > 0, fv.name
+        assert_frame_equal(got.sort("__ek"), want.sort("__ek"), check_dtypes=False)
+
+
 def _redis_rows(fv: Any) -> pl.DataFrame:
     return dump_view(sf.feature_store().config, fv).drop("__event_ts")
 
@@ -420,13 +431,7 @@ def test_the_spark_and_redis_profile_serves_what_the_embedded_engines_serve(
     assert isinstance(store.config.online_store, WideRedisOnlineStoreConfig)
     sf.apply_repo()
     sf.materialize(END)  # the reads run on Spark, the writes go to Redis
-    store = sf.feature_store()
-    for fv in store.list_feature_views():
-        feats = [f.name for f in fv.features]
-        expected = sqlite_rows(table_spec(store.project, fv), db_path(lite.config), feats)
-        got = dump_view(store.config, fv).drop("__event_ts")
-        assert got.height == expected.height > 0, fv.name
-        assert_frame_equal(got.sort("__ek"), expected.sort("__ek"), check_dtypes=False)
+    assert_redis_holds_what_sqlite_holds(lite)
     compared = 0
     for user, expected_frame in want.items():
         got_frame = sf.ranking_features(user, items, "ranker_v2", request, as_of=END)
