@@ -44,6 +44,7 @@ from pydantic import StrictStr
 
 from shoplab.core.atomic import atomic_path
 from shoplab.core.duck import quote, shared_connection
+from shoplab.core.errors import StateError
 from shoplab.features.errors import FeatureTableMissingError, LabelFrameError
 from shoplab.features.quiet import contain_feast_cli_noise
 from shoplab.features.services import view_name
@@ -184,6 +185,7 @@ class AsofRetrievalJob(RetrievalJob):
         self._metadata = metadata
         self._registered = registered  # pandas frames registered on the connection
         self._joined: pa.Table | None = None
+        self._failed: str | None = None  # why the one run failed
 
     def to_sql(self) -> str:
         """Return the DuckDB SQL of the join (without on-demand views)."""
@@ -191,7 +193,16 @@ class AsofRetrievalJob(RetrievalJob):
 
     def _to_arrow_internal(self, timeout: int | None = None) -> pa.Table:
         if self._joined is None:
-            self._joined = self._run(timeout)
+            if self._failed is not None:  # its label rows went with the first run
+                raise StateError(
+                    f"this retrieval job failed before ({self._failed}) and released its label "
+                    "rows, so it cannot run again: call get_historical_features for a new job."
+                )
+            try:
+                self._joined = self._run(timeout)
+            except BaseException as exc:
+                self._failed = f"{type(exc).__name__}: {str(exc)[:200]}"
+                raise
         return self._joined
 
     def _run(self, timeout: int | None) -> pa.Table:
@@ -267,6 +278,8 @@ class AsofRetrievalJob(RetrievalJob):
         table = self.to_arrow(timeout=timeout)
         with atomic_path(source.path) as tmp:
             pq.write_table(table, tmp)
+            if not allow_overwrite and os.path.exists(source.path):  # created during the join
+                raise SavedDatasetLocationAlreadyExists(location=source.path)
 
 
 def _odfv_input_columns(odfv: OnDemandFeatureView, available: list[str]) -> list[str]:

@@ -105,23 +105,40 @@ _FAST: dict[tuple[str | None, ...], FeatureStore] = {}
 _CHOOSERS = ("SHOPLAB_DATA", "SHOPLAB_ONLINE_STORE", "SHOPLAB_OFFLINE_STORE")
 
 
+_GENERATION = [0]  # bumped by apply_repo: a store read before an apply is never cached after it
+
+
+def _fast_key() -> tuple[str | None, ...] | None:
+    """The fast path's key; None (take the slow path) when the working directory is gone."""
+    chosen = tuple(os.environ.get(k) for k in _CHOOSERS)
+    root = chosen[0]
+    if root and os.path.isabs(os.path.expanduser(root)):
+        return chosen  # an absolute data root does not depend on the working directory
+    try:
+        return (*chosen, os.getcwd())
+    except OSError:
+        return None
+
+
 def feature_store() -> FeatureStore:
     """Return the FeatureStore of ``feature_repo`` for the current data root (cached per root)."""
-    fast = (*(os.environ.get(k) for k in _CHOOSERS), os.getcwd())
-    hit = _FAST.get(fast)
+    fast = _fast_key()
+    hit = _FAST.get(fast) if fast is not None else None
     if hit is not None:
         return hit
     from feast import FeatureStore
 
+    generation = _GENERATION[0]
     with _feast_env() as root:
         key = (str(root), str(feature_store_yaml()))
         store = _STORES.get(key)
         if store is None:
             store = FeatureStore(repo_path=str(repo_path()), fs_yaml_file=feature_store_yaml())
             _STORES[key] = store
-        if len(_FAST) > 64:  # many short-lived environments (tests): keep the cache bounded
-            _FAST.clear()
-        _FAST[fast] = store
+        if fast is not None and generation == _GENERATION[0]:
+            if len(_FAST) > 64:  # many short-lived environments (tests): keep the cache bounded
+                _FAST.clear()
+            _FAST[fast] = store
         return store
 
 
@@ -176,6 +193,7 @@ def apply_repo() -> None:
                 sys.path.remove(str(repo))
             _purge_repo_modules(repo)
         _STORES.pop((str(root), str(feature_store_yaml())), None)
+        _GENERATION[0] += 1
         _FAST.clear()
     from shoplab.features._wide_read import invalidate
 

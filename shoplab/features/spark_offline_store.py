@@ -262,8 +262,13 @@ def spark_job(description: str, session: SparkSession | None = None) -> Iterator
     at all, so a killed job leaves nothing half-returned. SQL errors (a missing column, a bad
     path) are not job failures and pass through as Spark raised them.
     """
-    from py4j.protocol import Py4JError  # type: ignore[import-untyped]
-    from pyspark.errors import AnalysisException, PySparkException
+    from py4j.protocol import (  # type: ignore[import-untyped]
+        Py4JError,
+        Py4JJavaError,
+        Py4JNetworkError,
+    )
+    from pyspark.errors import AnalysisException
+    from pyspark.errors.exceptions.captured import CapturedException
 
     spark = session or spark_session()
     group = f"shoplab-{uuid.uuid4().hex[:12]}"
@@ -276,7 +281,13 @@ def spark_job(description: str, session: SparkSession | None = None) -> Iterator
         if _jvm_alive(spark) and _cancel_line(_detail(exc)) is None:
             raise
         raise _job_error(spark, group, description, exc) from exc
-    except (Py4JError, PySparkException) as exc:
+    except (Py4JError, CapturedException) as exc:
+        # raised by the JVM's side or its socket (a bare Py4JError: "Answer from Java side is
+        # empty" from a dying JVM); a Python-side PySpark error (a type Arrow cannot convert) or
+        # a py4j usage error with the JVM alive is a bug to fix, not a job to re-run
+        jvm_side = isinstance(exc, Py4JJavaError | Py4JNetworkError | CapturedException)
+        if not jvm_side and not _jvm_gone(spark):
+            raise
         raise _job_error(spark, group, description, exc) from exc
     except OSError as exc:  # py4j's socket to a JVM that is gone: ConnectionRefusedError
         if not _jvm_gone(spark):
@@ -291,7 +302,9 @@ def spark_job(description: str, session: SparkSession | None = None) -> Iterator
 def _job_error(
     spark: SparkSession, group: str, description: str, exc: BaseException
 ) -> SparkJobError:
-    alive = not _jvm_gone(spark)
+    # an exception the JVM raised proves it answered: no wait for a killed one to be reaped
+    answered = getattr(exc, "java_exception", None) is not None or hasattr(exc, "_origin")
+    alive = answered and _jvm_alive(spark) or not _jvm_gone(spark)
     text = _detail(exc) if alive else str(exc)
     cancelled = _cancel_line(text)
     lines = [line.strip(" :") for line in text.splitlines() if line.strip(" :")]
@@ -562,36 +575,7 @@ class AsofSparkOfflineStore(SparkOfflineStore):
 
         spark = spark_session(getattr(config.offline_store, "spark_conf", None))
         staged: Path | None = None
-        if isinstance(entity_df, SparkFrame):
-            frame = entity_df
-            columns = {f.name: f.dataType.simpleString() for f in frame.schema.fields}
-        else:
-            schema, staged = _stage_labels(entity_df, config)
-            try:
-                with spark_job("read the staged label rows", spark):
-                    frame = _read_staged(spark, schema, staged)
-            except BaseException:
-                staged.unlink(missing_ok=True)
-                raise
-            columns = {f.name: str(f.type) for f in schema}
-        ts_col = _event_timestamp_col(columns)
-        label_columns = list(columns)
-        row = ROW_ID if ROW_ID in columns else None
         view = f"__labels_{uuid.uuid4().hex}"
-        from pyspark.sql import functions as F  # noqa: N812 (pyspark's convention)
-
-        frame.withColumn(
-            _ROW, F.col(_q(ROW_ID)) if row else F.monotonically_increasing_id()
-        ).createOrReplaceTempView(view)
-        sql = build_spark_sql(
-            view,
-            label_columns,
-            feature_views,
-            feature_refs,
-            full_feature_names,
-            ts_col,
-            filter_by_created_timestamp,
-        )
 
         def cleanup() -> None:
             try:
@@ -601,7 +585,36 @@ class AsofSparkOfflineStore(SparkOfflineStore):
                 if staged is not None:
                     staged.unlink(missing_ok=True)
 
-        odfvs = OnDemandFeatureView.get_requested_odfvs(feature_refs, project, registry)
+        try:  # whatever fails before the job exists, the staged copy of the labels goes
+            if isinstance(entity_df, SparkFrame):
+                frame = entity_df
+                columns = {f.name: f.dataType.simpleString() for f in frame.schema.fields}
+            else:
+                schema, staged = _stage_labels(entity_df, config)
+                with spark_job("read the staged label rows", spark):
+                    frame = _read_staged(spark, schema, staged)
+                columns = {f.name: str(f.type) for f in schema}
+            ts_col = _event_timestamp_col(columns)
+            label_columns = list(columns)
+            row = ROW_ID if ROW_ID in columns else None
+            from pyspark.sql import functions as F  # noqa: N812 (pyspark's convention)
+
+            frame.withColumn(
+                _ROW, F.col(_q(ROW_ID)) if row else F.monotonically_increasing_id()
+            ).createOrReplaceTempView(view)
+            sql = build_spark_sql(
+                view,
+                label_columns,
+                feature_views,
+                feature_refs,
+                full_feature_names,
+                ts_col,
+                filter_by_created_timestamp,
+            )
+            odfvs = OnDemandFeatureView.get_requested_odfvs(feature_refs, project, registry)
+        except BaseException:
+            cleanup()
+            raise
         metadata = RetrievalMetadata(
             features=feature_refs, keys=[c for c in columns if c != ts_col]
         )

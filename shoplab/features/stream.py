@@ -350,27 +350,30 @@ class ShortTermProcessor:
                 "bootstrap.servers": bootstrap,
                 "group.id": group,
                 "enable.auto.commit": False,
+                # a fresh processor (offset 0) on a topic retention trimmed starts at the first
+                # retained message (librdkafka's default "largest" would skip all of them)
+                "auto.offset.reset": "earliest",
                 "fetch.wait.max.ms": 10,
                 "socket.timeout.ms": int(_CHECK_TIMEOUT_S * 1e3),
             }
         )
+        self._store: Any = None
         try:
             partitions = _check_broker(self._consumer, bootstrap, topic)
             self._window, self._offsets, self._watermark = self._restore(partitions)
             self._check_offsets()
+            self._consumer.assign(
+                [TopicPartition(topic, p, off) for p, off in sorted(self._offsets.items())]
+            )
+            self.last_rows: pl.DataFrame = short_term_rows(self._window, [])
+            if push:  # load the registry now: the first poll's push is then as fast as the rest
+                from shoplab.features.repo import feature_store
+
+                self._store = feature_store()
+                self._store.get_feature_view("user_short_term")
         except BaseException:
             self._consumer.close()  # no consumer left behind by a refused start
             raise
-        self._consumer.assign(
-            [TopicPartition(topic, p, off) for p, off in sorted(self._offsets.items())]
-        )
-        self.last_rows: pl.DataFrame = short_term_rows(self._window, [])
-        self._store: Any = None
-        if push:  # load the registry now: the first poll's push is then as fast as the rest
-            from shoplab.features.repo import feature_store
-
-            self._store = feature_store()
-            self._store.get_feature_view("user_short_term")
 
     @property
     def checkpoint(self) -> Path:

@@ -36,8 +36,14 @@ def _labels() -> pl.DataFrame:
     return pl.concat([labels] * 8)
 
 
-def _kill_while_running(work: Callable[[], Any], kill: Callable[[], None]) -> BaseException:
-    """Run ``work`` in a thread, ``kill`` once a Spark job of it is active; return its error."""
+def _kill_while_running(
+    work: Callable[[], Any], kill: Callable[[], None], *, until_done: bool = True
+) -> BaseException:
+    """Run ``work`` in a thread, ``kill`` once a Spark job of it is active; return its error.
+
+    ``until_done``: keep killing every 50 ms until the work ends (a query runs as several jobs
+    and materialization one per view: a cancel that lands between two jobs cancels nothing).
+    """
     from shoplab.features.spark_offline_store import spark_session
 
     tracker = spark_session().sparkContext.statusTracker()
@@ -56,6 +62,11 @@ def _kill_while_running(work: Callable[[], Any], kill: Callable[[], None]) -> Ba
         time.sleep(0.002)
     assert thread.is_alive(), "the job finished before it could be killed"
     kill()
+    stop = time.monotonic() + 300
+    while until_done and thread.is_alive() and time.monotonic() < stop:
+        thread.join(0.05)
+        if thread.is_alive():
+            kill()
     thread.join(300)
     assert not thread.is_alive()
     assert errors, "the killed job returned as if it had finished"
@@ -109,6 +120,8 @@ def test_a_cancelled_job_is_a_clear_error_and_leaves_nothing(
         context.cancelAllJobs,
     )
     assert isinstance(error, sf.SparkJobError), repr(error)
+    with pytest.raises(StateError, match="cannot run again"):  # its labels are released
+        job.persist(SavedDatasetFileStorage(path=str(target)), allow_overwrite=True)
     assert target.read_bytes() == before
     assert pq.read_table(target).num_rows == 100
     assert sorted(p.name for p in target.parent.iterdir()) == ["train.parquet"]
@@ -133,6 +146,7 @@ def test_a_killed_jvm_is_a_clear_error_and_a_rerun_starts_a_new_one(
     error = _kill_while_running(
         lambda: sf.training_set(labels, service="ranker_v2"),
         lambda: os.kill(old.pid, signal.SIGKILL),
+        until_done=False,
     )
     assert isinstance(error, sf.SparkJobError), repr(error)
     message = str(error)
