@@ -22,6 +22,9 @@ import pytest
 
 from conftest import ROOT, not_collected
 
+# ~20 s: a second pytest collection in a subprocess; the examples themselves run in make test
+pytestmark = pytest.mark.slow
+
 # Docstrings with examples per package (shoplab/<package>/...), as collected on 2026-12-02. A
 # floor, not an exact count: adding examples never fails this test, losing one does (an example
 # moved to another package moves its count here too).

@@ -128,6 +128,7 @@ def _pages(data: Dataset) -> list[tuple[str, str, list[str]]]:
     ]
 
 
+@pytest.mark.slow  # ~40 s: every page in the browser; the other browser tests stay in make test
 def test_every_page_renders_without_exceptions(
     server: str, browser: object, e2e_data: Dataset
 ) -> None:
