@@ -219,21 +219,16 @@ def _jvm_process(session: SparkSession) -> Any:
     return getattr(session._sc._gateway, "proc", None)  # noqa: SLF001 (pyspark keeps it there)
 
 
-def _jvm_alive(session: SparkSession) -> bool:
-    proc = _jvm_process(session)
-    return proc is None or proc.poll() is None
-
-
-def _jvm_gone(session: SparkSession) -> bool:
-    """Whether the JVM has exited, waiting a moment for a killed one to be reaped."""
+def _jvm_alive(session: SparkSession, wait_s: float = 0.0) -> bool:
+    """Whether the session's JVM still runs; ``wait_s``: give a killed one time to be reaped."""
     proc = _jvm_process(session)
     if proc is None:
-        return False
+        return True
     try:
-        proc.wait(timeout=2)
+        proc.wait(timeout=wait_s)
     except subprocess.TimeoutExpired:
-        return False
-    return True
+        return True
+    return False
 
 
 def _forget_dead_jvm() -> None:
@@ -262,12 +257,7 @@ def spark_job(description: str, session: SparkSession | None = None) -> Iterator
     at all, so a killed job leaves nothing half-returned. SQL errors (a missing column, a bad
     path) are not job failures and pass through as Spark raised them.
     """
-    from py4j.protocol import (  # type: ignore[import-untyped]
-        Py4JError,
-        Py4JJavaError,
-        Py4JNetworkError,
-    )
-    from pyspark.errors import AnalysisException
+    from py4j.protocol import Py4JError  # type: ignore[import-untyped]
     from pyspark.errors.exceptions.captured import CapturedException
 
     spark = session or spark_session()
@@ -276,21 +266,8 @@ def spark_job(description: str, session: SparkSession | None = None) -> Iterator
     context.setJobGroup(group, description, interruptOnCancel=True)
     try:
         yield spark
-    except AnalysisException as exc:
-        # a job that analysis runs (schema inference of a Parquet glob) can be the one cancelled
-        if _jvm_alive(spark) and _cancel_line(_detail(exc)) is None:
-            raise
-        raise _job_error(spark, group, description, exc) from exc
-    except (Py4JError, CapturedException) as exc:
-        # raised by the JVM's side or its socket (a bare Py4JError: "Answer from Java side is
-        # empty" from a dying JVM); a Python-side PySpark error (a type Arrow cannot convert) or
-        # a py4j usage error with the JVM alive is a bug to fix, not a job to re-run
-        jvm_side = isinstance(exc, Py4JJavaError | Py4JNetworkError | CapturedException)
-        if not jvm_side and not _jvm_gone(spark):
-            raise
-        raise _job_error(spark, group, description, exc) from exc
-    except OSError as exc:  # py4j's socket to a JVM that is gone: ConnectionRefusedError
-        if not _jvm_gone(spark):
+    except (Py4JError, CapturedException, OSError) as exc:
+        if not _is_job_failure(spark, exc):
             raise
         raise _job_error(spark, group, description, exc) from exc
     finally:
@@ -299,12 +276,31 @@ def spark_job(description: str, session: SparkSession | None = None) -> Iterator
             context.setLocalProperty("spark.job.description", None)  # type: ignore[arg-type]
 
 
+def _is_job_failure(spark: SparkSession, exc: BaseException) -> bool:
+    """A failed, cancelled or orphaned job (re-run it), not a bug to fix (passes through).
+
+    An ``AnalysisException`` is a SQL error unless analysis ran the job that was cancelled
+    (schema inference of a Parquet glob) or the JVM died under it; any other exception the JVM
+    raised is a job failure; a bare py4j error ("Answer from Java side is empty") or a socket
+    error is one only when the JVM is gone (with it alive it is a Python-side bug).
+    """
+    from py4j.protocol import Py4JJavaError, Py4JNetworkError
+    from pyspark.errors import AnalysisException
+    from pyspark.errors.exceptions.captured import CapturedException
+
+    if isinstance(exc, AnalysisException):
+        return _cancel_line(_detail(exc)) is not None or not _jvm_alive(spark)
+    if isinstance(exc, Py4JJavaError | Py4JNetworkError | CapturedException):
+        return True
+    return not _jvm_alive(spark, wait_s=2)
+
+
 def _job_error(
     spark: SparkSession, group: str, description: str, exc: BaseException
 ) -> SparkJobError:
     # an exception the JVM raised proves it answered: no wait for a killed one to be reaped
     answered = getattr(exc, "java_exception", None) is not None or hasattr(exc, "_origin")
-    alive = answered and _jvm_alive(spark) or not _jvm_gone(spark)
+    alive = _jvm_alive(spark, wait_s=0 if answered else 2)
     text = _detail(exc) if alive else str(exc)
     cancelled = _cancel_line(text)
     lines = [line.strip(" :") for line in text.splitlines() if line.strip(" :")]
