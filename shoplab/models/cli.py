@@ -192,6 +192,9 @@ def register(app: typer.Typer) -> None:
         ] = None,
         country: Annotated[str | None, typer.Option(help="Targeting: country.")] = None,
         platform: Annotated[str | None, typer.Option(help="Targeting: platform.")] = None,
+        request_id: Annotated[
+            int | None, typer.Option(help="Request id: an interleaving experiment's coin flips.")
+        ] = None,
     ) -> None:
         """Rank ITEMS for USER as serving does: assignment, the variant's model, online features."""
         from rich.console import Console
@@ -205,7 +208,8 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(str(exc)) from None
         attributes = {k: v for k, v in (("country", country), ("platform", platform)) if v}
         with _quiet_feast():
-            out = rank(user, items, {"query": query}, when, attributes=attributes, model=model)
+            fields = {"query": query, "request_id": request_id}
+            out = rank(user, items, fields, when, attributes=attributes, model=model)
         first = out.row(0, named=True)
         console = Console(highlight=False)
         console.print(
@@ -216,10 +220,12 @@ def register(app: typer.Typer) -> None:
         if first["fallback"]:
             console.print(f"[red]why: {_fallback_message(first)}[/red]")
         table = Table()
-        for col in ("rank", "item_id", "score"):
+        interleaved = out["team"].null_count() < out.height
+        for col in ("rank", "item_id", "score", *(("team", "model") if interleaved else ())):
             table.add_column(col, justify="right")
         for r in out.iter_rows(named=True):
-            table.add_row(str(r["rank"]), str(r["item_id"]), _fmt(r["score"]))
+            extra = (r["team"], r["model_version"] or "-") if interleaved else ()
+            table.add_row(str(r["rank"]), str(r["item_id"]), _fmt(r["score"]), *extra)
         console.print(table)
 
 

@@ -55,15 +55,20 @@ _RANK_LAYER = "rank"  # the only stage that serves models (validation refuses a 
 
 
 def _overrides(ce: CompiledExperiment) -> tuple[dict[str, float], ...]:
-    """Per variant, the ``BASELINE`` params it sets; a ``model`` cannot be replayed (yet)."""
+    """Per variant, the ``BASELINE`` params it sets; a triggered ``model`` cannot be replayed.
+
+    An interleaving experiment's variants may deploy models (``Arms.models``): each ranker is
+    scored by its own model on the same candidates. A triggered experiment's counterfactual
+    arm is re-served with the arm's params only, so a ``model`` there is refused.
+    """
     out = []
     for vkey, params in zip(ce.variant_keys, ce.params, strict=True):
-        if "model" in params:
+        if "model" in params and ce.experiment.type != "interleaving":
             raise InputError(
                 f"experiment {ce.experiment.key}: variants.{vkey}.params.model == "
                 f"{params['model']!r}, must be unset for type == {ce.experiment.type!r}"
-                f"{' with a trigger' if ce.experiment.trigger else ''}: the simulator replays "
-                "or interleaves hand-weight rankers (rank_w_*) only."
+                " with a trigger: the simulator replays the other arm with hand-weight rankers "
+                "(rank_w_*) only."
             )
         out.append(
             {k: float(v) for k, v in params.items() if k in BASELINE and not isinstance(v, str)}
@@ -144,6 +149,12 @@ class ExperimentPolicy:
                             overrides=_overrides(ce),
                             user_id=user_id[in_exp],
                             variant=served[in_exp],
+                            models=tuple(
+                                m if isinstance(m := p.get("model"), str) else None
+                                for p in ce.params
+                            )
+                            if il
+                            else (),
                         )
                     )
                     if il:

@@ -40,6 +40,7 @@ import numpy as np
 import polars as pl
 
 from shoplab.core.errors import ShoplabError, StateError
+from shoplab.experiments.models import INTERLEAVED_VARIANT
 from shoplab.simulator.traffic import QUERY_TERMS
 from shoplab.simulator.writer import codes_to_strings
 
@@ -549,9 +550,17 @@ def _per_arm(
         .group_by("experiment", "variant")
         .len()
     )
+    # an interleaved unit is exposed to both rankers (variant ``interleaved``): its requests
+    # count under the arm of ``arms`` in that experiment (A's or B's, whichever deploys the model)
+    interleaved: dict[str, tuple[str, str]] = {}
+    for a in arms:
+        interleaved.setdefault(a.experiment, (a.experiment, a.variant))
     out: dict[tuple[str, str], int] = {}
     for e, v, n in got.iter_rows():  # one row per arm
-        key = (e, v) if (e, v) in keys else (UNATTRIBUTED, UNATTRIBUTED)
+        if v == INTERLEAVED_VARIANT and e in interleaved:
+            key = interleaved[e]
+        else:
+            key = (e, v) if (e, v) in keys else (UNATTRIBUTED, UNATTRIBUTED)
         out[key] = out.get(key, 0) + int(n)
     return out
 

@@ -42,7 +42,8 @@ class DayParams(NamedTuple):
     Attributes:
         params: every ``BASELINE`` parameter, one float64 value per active user.
         exposures: the exposure rows to log (``None`` without a policy).
-        models: the distinct ``rank_model`` references of the day, sorted.
+        models: the distinct ``rank_model`` references of the day and the interleaving arms'
+            ranker B models (:attr:`Arms.model_b`), sorted.
         model_code: per active user, the index into ``models`` of their rank model, -1 for the
             hand weights.
         arms: the day's interleaving and triggered experiments, units checked to be active.
@@ -77,6 +78,11 @@ def _check_arms(arms: tuple[Arms, ...], active: np.ndarray, day: date) -> tuple[
             raise InputError(
                 f"policy arms on {day}: experiment {a.experiment} variant codes must be in "
                 f"[-1, {len(a.variants)}) with one override dict per variant."
+            )
+        if a.models and (len(a.models) != len(a.variants) or a.kind != "interleaving"):
+            raise InputError(
+                f"policy arms on {day}: experiment {a.experiment} has models == {a.models!r}, "
+                f"must be empty or one model (or None) per variant of an interleaving arm."
             )
     return arms
 
@@ -185,11 +191,12 @@ def day_params(
     for k, v in out.items():
         if not np.isfinite(v).all():
             raise InputError(f"policy params on {day}: {k} has a non-finite value, must be finite.")
-    models: tuple[str, ...] = ()
+    arms = _check_arms(tuple(decision.arms), active, day)
+    models: tuple[str, ...] = tuple(sorted({b for a in arms if (b := a.model_b) is not None}))
     code = no_model
     if params.height and RANK_MODEL in params.columns:
         refs = joined[RANK_MODEL].cast(pl.String)
-        models = tuple(sorted(refs.drop_nulls().unique().to_list()))
+        models = tuple(sorted({*refs.drop_nulls().unique().to_list(), *models}))
         if models:
             code = (
                 refs.replace_strict(list(models), list(range(len(models))), default=-1,
@@ -197,5 +204,4 @@ def day_params(
                 .to_numpy()
                 .astype(np.int32, copy=False)
             )
-    arms = _check_arms(tuple(decision.arms), active, day)
     return DayParams(out, _check_exposures(decision.exposures, day), models, code, arms)

@@ -69,6 +69,9 @@ class Arms:
         overrides: per variant, the ``BASELINE`` params it sets (its stage's params).
         user_id: the experiment's units that day (int64, the log's 1-based ids).
         variant: per unit, the index into ``variants`` of the arm it is served (-1: interleaved).
+        models: per variant, the registered model it deploys (``None``: its ``overrides``, the
+            hand weights); empty: every variant is a param set. ``interleaving`` only: ranker
+            A's model is also every unit's ``rank_model``, ranker B's is read from here.
     """
 
     experiment: str
@@ -79,6 +82,12 @@ class Arms:
     overrides: tuple[dict[str, float], ...]
     user_id: np.ndarray
     variant: np.ndarray
+    models: tuple[str | None, ...] = ()
+
+    @property
+    def model_b(self) -> str | None:
+        """Ranker B's model (``interleaving``), ``None`` for hand weights."""
+        return self.models[1] if len(self.models) > 1 else None
 
 
 @dataclass(frozen=True)

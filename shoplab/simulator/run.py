@@ -14,7 +14,8 @@ the hook that trains and registers models on a pre-period before their experimen
 
 Interleaving and triggered experiments (the policy's :class:`~shoplab.simulator.policy.Arms`):
 an interleaved request is served the team-draft of its two rankers (``teams`` rows, one per
-impression); a request of a triggered experiment's unit is also served, with the chunk's own
+impression), each a model or hand weights (a ranker B that cannot load is counted under its
+variant and replaced by the control ranker A, as ``shoplab.rank`` does); a request of a triggered experiment's unit is also served, with the chunk's own
 generator re-seeded (the same candidates and noise), under each other arm's params, and a
 ``triggers`` row says whether a top-``k`` list differs. Those tables are written only on days
 that have such an experiment, so a log without them is byte-identical to one before them.
@@ -32,7 +33,7 @@ import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -233,6 +234,8 @@ def _simulate_day(
     req_params = {k: v[req_active] for k, v in params.items()}
     req_model = decided.model_code[req_active]
     slots = np.where(reqs.search, cfg.slots_search, cfg.slots_feed).astype(np.int64)
+    arms = _DayArms.of(decided.arms, active, req_active, n_req)
+    req_model_b = arms.model_b_codes(decided.models)  # interleaved ranker B's model, else -1
     day_models: list[DayModel] = []
     if decided.models:
         from shoplab.simulator.model_rank import ModelStage, rank_arms
@@ -240,31 +243,32 @@ def _simulate_day(
         writer.drain()  # the pipelines read yesterday's files
         if counters.models is None:
             counters.models = ModelStage(day - timedelta(days=day_index))
-        # a model that cannot rank falls back to the control ranker, counted per arm and day
-        day_models, req_model = counters.models.fall_back(
-            day, counters.models.prepare(day, decided.models), req_model, reqs.user,
+        # a model that cannot rank falls back to the control ranker, counted per arm and day;
+        # ranker A's and B's codes are recoded together (B's control is A's model)
+        day_models, both = counters.models.fall_back(
+            day, counters.models.prepare(day, decided.models),
+            np.concatenate([req_model, req_model_b]), np.concatenate([reqs.user, reqs.user]),
             exposures, rank_arms(getattr(policy, "layout", None)),
         )
+        req_model, req_model_b = both[:n_req], both[n_req:]
 
     # Serve in chunks of requests sharing a recall size (a variant may change it) and a ranker
-    # (the hand weights, or one model). Each chunk has its own generator, so chunks can run on
-    # parallel threads and still give the same bytes.
+    # (the hand weights, or one model; interleaved: a pair). Each chunk has its own generator,
+    # so chunks can run on parallel threads and still give the same bytes.
     recall = np.maximum(np.rint(req_params["recall_size"]).astype(np.int64), 1)
-    chunks: list[tuple[int, int, np.ndarray]] = []
-    for size in np.unique(recall):  # usually 1-3 distinct sizes: a loop over variants
-        for code in np.unique(req_model[recall == size]):  # -1 (hand weights) first
-            idx = np.flatnonzero((recall == size) & (req_model == code))
-            budget = _CANDIDATES_PER_CHUNK if code < 0 else _MODEL_CANDIDATES_PER_CHUNK
-            step = max(1, budget // int(size))
-            chunks += [
-                (int(size), int(code), idx[lo : lo + step]) for lo in range(0, len(idx), step)
-            ]
+    chunks: list[tuple[int, int, int, np.ndarray]] = []
+    rankers = np.stack([recall, req_model, req_model_b], axis=1)
+    # one group per (size, A, B): usually 1-4 of them, a loop over variants (-1 first)
+    for size, code, code_b in np.unique(rankers, axis=0).tolist():
+        idx = np.flatnonzero((rankers == (size, code, code_b)).all(axis=1))
+        budget = _CANDIDATES_PER_CHUNK if max(code, code_b) < 0 else _MODEL_CANDIDATES_PER_CHUNK
+        step = max(1, budget // int(size))
+        chunks += [(size, code, code_b, idx[lo : lo + step]) for lo in range(0, len(idx), step)]
 
-    arms = _DayArms.of(decided.arms, active, req_active, n_req)
     first_id = counters.request_id + 1  # request ids are known before serving: coin flips
 
-    def serve_chunk(job: tuple[int, tuple[int, int, np.ndarray]]) -> _Chunk:
-        number, (size, code, sel) = job
+    def serve_chunk(job: tuple[int, tuple[int, int, int, np.ndarray]]) -> _Chunk:
+        number, (size, code, code_b, sel) = job
         scorer = (
             day_models[code].scorer(reqs.user[sel], reqs.ts[sel], reqs.query_term[sel])
             if code >= 0
@@ -272,6 +276,12 @@ def _simulate_day(
         )
         chunk_params = {k: v[sel] for k, v in req_params.items()}
         interleave = arms.interleave(sel, chunk_params, first_id)
+        if interleave is not None and code_b >= 0:
+            b = sel[interleave.rows]
+            interleave = replace(
+                interleave,
+                scorer_b=day_models[code_b].scorer(reqs.user[b], reqs.ts[b], reqs.query_term[b]),
+            )
 
         def run(p: dict[str, np.ndarray], recall_size: int) -> Served:
             return serve(
@@ -294,7 +304,7 @@ def _simulate_day(
 
     results = list(pool.map(serve_chunk, enumerate(chunks)))
     served = [c.served for c in results]
-    rows = [sel[out.row] for (_, _, sel), out in zip(chunks, served, strict=True)]
+    rows = [sel[out.row] for (*_, sel), out in zip(chunks, served, strict=True)]
     if served:
         imp_req = np.concatenate(rows)
         imp_item = np.concatenate([s.item for s in served])
@@ -470,6 +480,17 @@ class _DayArms:
             req_il[per_request(a) == -1] = j
         req_var = tuple(np.maximum(per_request(a), -1) for a in tr)
         return cls(il, tr, req_il, req_var)
+
+    def model_b_codes(self, models: tuple[str, ...]) -> np.ndarray:
+        """Per request, the index into ``models`` of its interleaved ranker B's model.
+
+        -1: not interleaved, or ranker B ranks with hand weights.
+        """
+        code = np.full(len(self.req_il), -1, dtype=np.int32)
+        for j, a in enumerate(self.interleaving):  # a loop over experiments
+            if a.model_b is not None:
+                code[self.req_il == j] = models.index(a.model_b)
+        return code
 
     def interleave(
         self, sel: np.ndarray, params: dict[str, np.ndarray], first_id: int

@@ -24,7 +24,8 @@ Every array here is ``(requests, candidates)``; there is no loop over requests o
   short, then interleaves: ranker order, but at least one product between two video/live cards
   whenever the list is long enough for that.
 - Interleaving (:class:`Interleave`): for the requests of an interleaving experiment, rank runs
-  twice over the same candidates and noise (ranker A: ``params``, ranker B: ``params_b``), the
+  twice over the same candidates and noise (ranker A: ``scorer`` or ``params``, ranker B:
+  ``scorer_b`` or ``params_b``: a model or hand weights on either side), the
   two ranked pools are team-drafted (:func:`~shoplab.experiments.interleaving.team_draft`) into
   one ranked pool, and mix fills the list from it as usual: each impression keeps the team of
   the ranker that drafted it (``Served.team``).
@@ -38,7 +39,6 @@ from typing import Final
 
 import numpy as np
 
-from shoplab.core.errors import InputError
 from shoplab.experiments.interleaving import rounds_for, team_draft
 from shoplab.simulator.recall_index import GLOBAL, N_TYPES, RecallIndex, table_id
 from shoplab.simulator.world import N_CATEGORIES, World
@@ -78,11 +78,14 @@ class Interleave:
         params_b: ranker B's params, one value per row of ``rows`` (ranker A's are ``params``).
         flips: ``rounds -> (len(rows), rounds)`` coin flips (True: A picks first), the
             experiment's :func:`~shoplab.experiments.interleaving.coin_flips` of each request.
+        scorer_b: ranker B's model (candidates of ``rows`` -> scores), ``None`` for the hand
+            weights of ``params_b``.
     """
 
     rows: np.ndarray
     params_b: dict[str, np.ndarray]
     flips: Callable[[int], np.ndarray]
+    scorer_b: Callable[[np.ndarray], np.ndarray] | None = None
 
 
 def affinity(world: World, user: np.ndarray, item_cat: np.ndarray) -> np.ndarray:
@@ -196,31 +199,31 @@ def serve(
     """Serve a chunk of requests that share ``recall_size``; ``params`` are per request.
 
     ``scorer``: the rank model of every request of the chunk (candidates -> scores, same
-    shape), or ``None`` for the hand weights of ``params``. ``interleave``: the chunk's
-    interleaved requests (hand weights only), ``None`` when it has none.
+    shape), or ``None`` for the hand weights of ``params`` (ranker A of interleaved requests).
+    ``interleave``: the chunk's interleaved requests and their ranker B, ``None`` when it has
+    none. The noise is drawn whoever ranks, so the chunk's generator stays where the hand
+    ranker leaves it.
     """
     cand, noise = _recall(
         rng, world, index, user, search, query_cat, params["recall_personal_share"], recall_size
     )
     draft: tuple[np.ndarray, np.ndarray] | None = None
     if scorer is not None:
-        if interleave is not None and len(interleave.rows):
-            raise InputError(
-                f"interleave.rows == {len(interleave.rows)} requests in a model-ranked chunk, "
-                "must be 0: interleaving drafts hand-weight rankers only."
-            )
-        del noise  # drawn all the same: the chunk's generator stays where the hand ranker leaves it
         score = np.asarray(scorer(cand), dtype=np.float64).reshape(cand.shape)
     else:
         score = _hand_score(world, user, search, query_cat, params, cand, noise, rank_noise)
-        if interleave is not None and len(interleave.rows):
-            r = interleave.rows
+    if interleave is not None and len(interleave.rows):
+        r = interleave.rows
+        if interleave.scorer_b is not None:
+            score_b = np.asarray(interleave.scorer_b(cand[r]), dtype=np.float64)
+            score_b = score_b.reshape(len(r), cand.shape[1])
+        else:
             score_b = _hand_score(
                 world, user[r], search[r], query_cat[r], interleave.params_b, cand[r], noise[r],
                 rank_noise,
             )
-            draft = (r, score_b)
-        del noise
+        draft = (r, score_b)
+    del noise
     pool, valid = _rank(cand, score, slots, recall_size)
     team: np.ndarray | None = None
     contested: np.ndarray | None = None

@@ -4,7 +4,8 @@ model's, and models trained in ``simulate(on_day=...)`` on the pre-period keep t
 One world per module (~30 s on 2 cores): 3,000 users x 600 items x 6 days from 2026-01-01; a
 rank experiment from day 4 (2026-01-04) whose variants deploy ``sim_ctr@champion`` (logistic
 regression on ranker_v1) and ``sim_ctr@challenger`` (LightGBM on ranker_v2), both trained by the
-``on_day`` hook on days 1-3 before day 4 is simulated.
+``on_day`` hook on days 1-3 before day 4 is simulated. The rest of the rank layer (buckets
+8000-10000) runs ``rank_il``, an interleaving experiment of the same two models.
 """
 
 from __future__ import annotations
@@ -59,9 +60,20 @@ def _configs(root: Path) -> Path:
         "metrics": {"primary": "ctr", "secondary": ["cvr"], "guardrails": ["refund_rate"]},
         "owner": "tests",
     }
+    interleaving = {
+        **doc,
+        "key": "rank_il",
+        "type": "interleaving",
+        "buckets": [8000, 10000],
+        "variants": [
+            {"key": k, "weight": 0.5, "params": {"model": ref}}
+            for k, ref in zip(("ranker_a", "ranker_b"), MODELS.values(), strict=True)
+        ],
+    }
     root.mkdir()
     (root / "layers.yaml").write_text(yaml.safe_dump(layers, sort_keys=False))
     (root / "rank_models.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    (root / "rank_il.yaml").write_text(yaml.safe_dump(interleaving, sort_keys=False))
     clear_configs()
     return root
 
@@ -200,6 +212,47 @@ def test_model_variants_show_items_in_the_models_order(world: ModelWorld) -> Non
         assert min(checked.values()) >= 10
 
 
+def test_interleaved_models_draft_their_own_orders(world: ModelWorld) -> None:
+    """In ``rank_il`` each team's shown items, per content type, follow that team's model.
+
+    Team-draft: each ranker's picks are a subsequence of its own ranked list, and the mixer
+    keeps the ranked order within a content type, so the items a team drafted are in
+    decreasing order of its model's scores, on the features served at the request's time.
+    """
+    from shoplab.features import ranking_features
+    from shoplab.models.loaded import load, resolve_cached
+
+    refs = dict(zip(("ranker_a", "ranker_b"), MODELS.values(), strict=True))
+    with using_data_root(world.root):
+        items = pl.read_parquet(world.root / "events" / "items" / "items.parquet")
+        teams = _day_frame("teams").join(items.select("item_id", "content_type"), on="item_id")
+        assert set(teams["experiment"]) == {"rank_il"}
+        assert set(teams["team"]) == set(refs)
+        # the two models disagree: most slots are not both rankers' best unplaced item
+        assert 0.0 < teams["contested"].mean() < 0.8  # type: ignore[operator]
+        requests = _day_frame("requests").join(
+            teams.select("request_id").unique(), on="request_id"
+        ).sort("request_id")
+        checked = dict.fromkeys(refs, 0)
+        for req in requests.head(40).iter_rows(named=True):
+            shown = teams.filter(pl.col("request_id") == req["request_id"]).sort("position")
+            for team, ref in refs.items():
+                model = load(resolve_cached(ref))
+                mine = shown.filter(pl.col("team") == team)
+                if mine.height < 2:
+                    continue
+                fields = {"query": req["query"]} if model.spec.service == "ranker_v2" else None
+                frame = ranking_features(
+                    req["user_id"], mine["item_id"], model.spec.service, fields, as_of=req["ts"]
+                )
+                scored = mine.with_columns(score=pl.Series(model.score(frame)))
+                for _, part in scored.group_by("content_type"):
+                    scores = part.sort("position")["score"].to_numpy()
+                    assert np.all(np.diff(scores) <= 1e-12), (team, req["request_id"], scores)
+                checked[team] += 1
+        assert min(checked.values()) >= 10
+
+
 def _hashes(root: Path) -> dict[str, str]:
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
@@ -261,8 +314,8 @@ _EXPOSURES = {"experiment": pl.String, "variant": pl.String, "unit_id": pl.Int64
               "ts": pl.Datetime("us", "UTC")}
 
 
-def _missing_model_configs(root: Path) -> Path:
-    """A rank experiment whose treatment deploys a model never registered."""
+def _missing_model_configs(root: Path, *, interleaving: bool = False) -> Path:
+    """A rank experiment whose treatment (ranker B) deploys a model never registered."""
     layers = {"layers": [{"name": n, "salt": f"layer_{n}"}
                          for n in ("recall", "prerank", "rank", "mix")]}
     doc = {
@@ -279,11 +332,51 @@ def _missing_model_configs(root: Path) -> Path:
         "metrics": {"primary": "ctr", "guardrails": ["refund_rate"]},
         "owner": "tests",
     }
+    if interleaving:
+        doc["type"] = "interleaving"
+        for v, key in zip(doc["variants"], ("ranker_a", "ranker_b"), strict=True):
+            v["key"] = key
     root.mkdir()
     (root / "layers.yaml").write_text(yaml.safe_dump(layers, sort_keys=False))
     (root / "rank_missing.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
     clear_configs()
     return root
+
+
+def test_a_missing_ranker_b_is_counted_and_drafted_against_the_control(tmp_path: Path) -> None:
+    """An interleaving experiment whose ranker B deploys a model never registered: B's every
+    request is counted under ``ranker_b`` (brute force from the log) and ranked by the control
+    ranker A, so each list is A's own (every slot contested) and its teams are still logged."""
+    from shoplab.core.paths import events_dir, exposures_dir
+    from shoplab.models.fallbacks import fallback_days
+    from shoplab.simulator import ExperimentPolicy, simulate
+
+    configs = _missing_model_configs(tmp_path / "configs", interleaving=True)
+    root = tmp_path / "data"
+    root.mkdir()
+    with using_data_root(root):
+        clear_models()
+        simulate(users=1_500, items=300, days=3, seed=11, start=START,
+                 policy=ExperimentPolicy(load_layout(configs)))
+        days = fallback_days("rank_missing")
+        teams = pl.read_parquet(events_dir("teams") / "*.parquet")
+        req = pl.read_parquet(events_dir("requests") / "*.parquet").with_columns(
+            day=pl.col("ts").dt.date())
+        exp = pl.read_parquet(exposures_dir() / "**" / "*.parquet").filter(
+            pl.col("experiment") == "rank_missing"
+        )
+    clear_models()
+    assert set(exp["variant"]) == {"interleaved"}
+    units = exp.select(pl.col("unit_id").alias("user_id"), day=pl.col("ts").dt.date()).unique()
+    want = req.join(units, on=["user_id", "day"]).group_by("day").len().sort("day")
+    assert want.height == 2
+    assert {(e, v, m, r) for e, v, m, r, _, _ in days} == {
+        ("rank_missing", "ranker_b", "never_trained@challenger", "not_found")
+    }
+    assert [(d, n) for *_, d, n in days] == list(want.iter_rows())
+    assert teams["request_id"].n_unique() == want["len"].sum()  # every request drafted
+    assert teams["contested"].all()  # A against itself
+    assert set(teams["team"]) == {"ranker_a", "ranker_b"}  # the coin flips still credit both
 
 
 def test_a_missing_treatment_model_falls_back_and_fails_the_guardrail(tmp_path: Path) -> None:
