@@ -11,6 +11,7 @@ training rows at the same timestamp.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -181,24 +182,50 @@ def _read_wide(
 def _serialized_keys(names: Sequence[str], columns: list[pl.Series], version: int) -> pl.Series:
     """Feast's v3 key bytes of a composite key (user x category), one per row.
 
-    Serialized once per distinct key (~24 categories per request), then mapped back to the rows;
-    a null part -> null key.
+    Serialized once per distinct key (~24 categories per request; memoized across requests),
+    then spread back with a NumPy inverse index; a null part -> null key. NumPy, not a Polars
+    unique + join: on 500 rows those are ~0.6 ms of thread dispatch, this is ~0.2 ms.
     """
-    frame = pl.DataFrame(columns)
-    distinct = frame.unique().drop_nulls()
-    encoded = [
-        serialize_entity_key(
-            EntityKeyProto(join_keys=list(names), entity_values=[_value(v) for v in row]),
-            entity_key_serialization_version=version,
-        )
-        for row in distinct.iter_rows()
-    ]
-    lookup = distinct.with_columns(__key=pl.Series(encoded, dtype=pl.Binary()))
-    return frame.join(lookup, on=list(names), how="left", maintain_order="left")["__key"]
+    n = len(columns[0])
+    null = np.zeros(n, dtype=bool)
+    combined = np.zeros(n, dtype=np.int64)
+    parts: list[tuple[np.ndarray, np.ndarray]] = []
+    for col in columns:
+        if col.null_count():
+            null |= col.is_null().to_numpy()
+            col = col.fill_null("" if col.dtype == pl.String else 0)
+        uniq, inverse = np.unique(col.to_numpy(), return_inverse=True)
+        # re-factorized each step, so the mixed-radix code stays < n whatever the key count
+        combined = np.unique(combined * len(uniq) + inverse, return_inverse=True)[1]
+        parts.append((uniq, inverse))
+    _, first, row_key = np.unique(combined, return_index=True, return_inverse=True)
+    encoded = np.array(
+        [
+            _entity_key(tuple(names), tuple(u[inv[i]] for u, inv in parts), version)
+            for i in first.tolist()  # a loop over distinct keys, not rows
+        ],
+        dtype=object,
+    )
+    out = encoded[row_key]
+    out[null] = None
+    return pl.Series("__key", out, dtype=pl.Binary())
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _entity_key(names: tuple[str, ...], values: tuple[Any, ...], version: int) -> bytes:
+    """One composite key's bytes, memoized.
+
+    A request's (user, category) pairs repeat across requests, and the protobuf round trip is
+    ~30 us each (24 per ``ranker_v2`` request).
+    """
+    return serialize_entity_key(
+        EntityKeyProto(join_keys=list(names), entity_values=[_value(v) for v in values]),
+        entity_key_serialization_version=version,
+    )
 
 
 def _value(v: Any) -> ValueProto:
-    return ValueProto(string_val=v) if isinstance(v, str) else ValueProto(int64_val=int(v))
+    return ValueProto(string_val=str(v)) if isinstance(v, str) else ValueProto(int64_val=int(v))
 
 
 # (view name, layout, keys, features, dtypes) -> the view's rows for the keys + __event_ts

@@ -71,14 +71,28 @@ def _request_fields(service: str) -> tuple[str, ...]:
 
 
 def _score(
-    model: LoadedModel, user_id: int, items: list[int], request: Mapping[str, Any], at: datetime
+    model: LoadedModel,
+    user_id: int,
+    items: list[int],
+    request: Mapping[str, Any],
+    at: datetime,
+    frames: dict[str, pl.DataFrame] | None = None,
 ) -> np.ndarray:
+    """The model's scores of ``items``.
+
+    ``frames``: the request's feature frames per service, so two interleaved rankers on one
+    service read the online store once.
+    """
     from shoplab.features.online import ranking_features
 
     service = model.spec.service
-    wanted = _request_fields(service)
-    fields = {k: v for k, v in request.items() if k in wanted}
-    frame = ranking_features(user_id, items, service, fields, as_of=at)
+    frame = None if frames is None else frames.get(service)
+    if frame is None:
+        wanted = _request_fields(service)
+        fields = {k: v for k, v in request.items() if k in wanted}
+        frame = ranking_features(user_id, items, service, fields, as_of=at)
+        if frames is not None:
+            frames[service] = frame
     missing = [f for f in model.spec.features if f != "position" and f not in frame.columns]
     if missing:
         raise ModelLoadError(
@@ -174,13 +188,14 @@ def _try(
     items: list[int],
     request: Mapping[str, Any],
     at: datetime,
+    frames: dict[str, pl.DataFrame] | None = None,
 ) -> tuple[str, np.ndarray] | str:
     """``(version, scores)``, or the fallback reason (counted and logged)."""
     from shoplab.features.errors import RankingRequestError
 
     try:
         model = load(resolve_cached(ref))
-        return model.ref, _score(model, user_id, items, request, at)
+        return model.ref, _score(model, user_id, items, request, at, frames)
     except RankingRequestError:
         raise  # the caller's request is bad whichever model serves it
     except Exception as exc:  # every model failure: count it, then fall back
@@ -316,10 +331,11 @@ def _rank_interleaved(
     incoming: tuple[str | None, np.ndarray | None] = (None, None)  # no model: prerank's order
     served: list[tuple[str | None, np.ndarray | None]] = []
     reasons: list[str] = []
+    frames: dict[str, pl.DataFrame] = {}  # the same service is read once for both rankers
     for v in exp.variants[:2]:
         ref = v.params.get("model")
         got = (
-            _try(ref, exp.key, v.key, user_id, items, request, at)
+            _try(ref, exp.key, v.key, user_id, items, request, at, frames)
             if isinstance(ref, str)
             else incoming
         )

@@ -15,9 +15,10 @@ the hook that trains and registers models on a pre-period before their experimen
 Interleaving and triggered experiments (the policy's :class:`~shoplab.simulator.policy.Arms`):
 an interleaved request is served the team-draft of its two rankers (``teams`` rows, one per
 impression), each a model or hand weights (a ranker B that cannot load is counted under its
-variant and replaced by the control ranker A, as ``shoplab.rank`` does); a request of a triggered experiment's unit is also served, with the chunk's own
-generator re-seeded (the same candidates and noise), under each other arm's params, and a
-``triggers`` row says whether a top-``k`` list differs. Those tables are written only on days
+variant and replaced by the control ranker A, as ``shoplab.rank`` does); a request of a
+triggered experiment's unit is also served, with the chunk's own generator re-seeded (the
+same candidates and noise), under each other arm's params, and a ``triggers`` row says whether
+a top-``k`` list differs. Those tables are written only on days
 that have such an experiment, so a log without them is byte-identical to one before them.
 
 Randomness: one generator for the world, one per day and one per chunk, all derived from
