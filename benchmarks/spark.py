@@ -7,6 +7,11 @@ one label file; ``shoplab.training_set(labels, "ranker_v1")`` runs on each profi
 session start (JVM launch included, paid once per process) apart from the join, and the JVM's own
 peak RSS (py4j runs it as a child process, outside the Python process's VmHWM).
 
+``spark.pipelines``: ``build_features`` (every view, every day) on the Spark engine against the
+DuckDB engine over the same simulated event log (quick: 20k users x 5 days; full: 200k x 14,
+``SHOPLAB_BENCH_SPARK_PIPELINE_USERS``), one build each in its own subprocess; the session start
+is reported apart.
+
 Sizes: quick 100k label rows over 10k users; full 1M over 1M users
 (``SHOPLAB_BENCH_SPARK_ROWS=10000000`` for the 10M run). Quick runs also time Feast's own Spark
 join (``SparkOfflineStore`` over ``SparkSource`` twins of the views, batch views only): the trial
@@ -139,6 +144,65 @@ def _feast_spark_join(labels: Any, root: Path) -> Callable[[], None]:
     return fn
 
 
+def _pipeline_sizes(quick: bool) -> tuple[int, int]:
+    if quick:
+        return 20_000, 5
+    return int(os.environ.get("SHOPLAB_BENCH_SPARK_PIPELINE_USERS", 200_000)), 14
+
+
+def _pipelines_setup(root_s: str, users_s: str, days_s: str) -> None:
+    from datetime import date
+
+    os.environ["SHOPLAB_DATA"] = root_s
+    from shoplab.simulator import simulate
+
+    users = int(users_s)
+    simulate(users=users, items=max(500, users // 10), days=int(days_s), seed=1,
+             start=date(2026, 1, 1))
+    child_report()
+
+
+def _pipelines(root_s: str, engine: str) -> None:
+    """One ``build_features`` on ``engine`` (the Spark session started before the clock)."""
+    os.environ["SHOPLAB_DATA"] = root_s
+    from shoplab.features.repo import build_features
+
+    startup_s = 0.0
+    if engine == "spark":
+        from shoplab.features.spark_offline_store import spark_session
+
+        t0 = time.perf_counter()
+        spark_session()
+        startup_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    report = build_features(engine=engine)
+    child_report(build_s=time.perf_counter() - t0, startup_s=startup_s,
+                 rows=sum(report.rows.values()), partitions=len(report.days) * len(report.rows))
+
+
+def _pipeline_results(quick: bool) -> list[Result]:
+    users, days = _pipeline_sizes(quick)
+    work = Path(tempfile.mkdtemp(prefix="shoplab-bench-spark-pipelines-"))
+    root = work / "data"
+    root.mkdir()
+    try:
+        run_in_subprocess(_MODULE, "pipelines_setup", str(root), str(users), str(days))
+        duck = run_in_subprocess(_MODULE, "pipelines", str(root), "duckdb")
+        spark = run_in_subprocess(_MODULE, "pipelines", str(root), "spark")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if spark["rows"] != duck["rows"]:
+        raise StateError(f"Spark built {spark['rows']} rows, DuckDB {duck['rows']}: must match.")
+    what = f"{users:,} users x {days} days, {int(duck['partitions'])} partitions"
+    return [
+        Result("spark.pipelines", f"duckdb build ({what})", duck["build_s"], duck["peak_mib"],
+               note=f"{int(duck['rows']):,} feature rows"),
+        Result("spark.pipelines", f"spark local[2] build ({what})", spark["build_s"],
+               spark["peak_mib"], baseline="duckdb build", ratio=spark["build_s"] / duck["build_s"],
+               note=f"same SQL transpiled; session start {spark['startup_s']:.1f} s apart"),
+    ]
+
+
 def _unavailable() -> str | None:
     try:
         import pyspark  # noqa: F401
@@ -215,11 +279,18 @@ def run(quick: bool) -> list[Result]:
             note="JVM launch + SparkSession, once per process (not in the join's median)",
         ),
         *extra,
+        *_pipeline_results(quick),
     ]
 
 
 def _main(argv: list[str]) -> None:
-    _child(*argv[:3])
+    case = argv[0]
+    if case == "pipelines_setup":
+        _pipelines_setup(*argv[1:4])
+    elif case == "pipelines":
+        _pipelines(*argv[1:3])
+    else:
+        _child(*argv[:3])
 
 
 if __name__ == "__main__":

@@ -22,14 +22,15 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final, NamedTuple
 
 from shoplab.core.atomic import atomic_path, remove_orphans
-from shoplab.core.duck import connect, sql_str
 from shoplab.core.errors import InputError, StateError
 from shoplab.core.files import day_files
 from shoplab.core.paths import events_dir, feature_tables_dir
 from shoplab.events.files import discover
 
+from .engine import DuckEngine, PipelineEngine
 from .item_stats import item_stats_sql, shop_stats_sql
 from .manifest import event_log_input, read_manifest, write_manifest
+from .relations import reading_with
 from .user_long_term import user_category_sql, user_long_term_sql
 from .user_rfm import user_rfm_sql
 from .user_short_term import user_short_term_sql
@@ -83,6 +84,7 @@ def build(
     end: date | None = None,
     views: list[str] | None = None,
     on_step: Callable[[str, date], None] | None = None,
+    engine: PipelineEngine | None = None,
 ) -> BuildReport:
     """Compute the feature tables of ``views`` for days ``start..end`` (inclusive).
 
@@ -91,6 +93,8 @@ def build(
         end: last day (default: the last day of the event log).
         views: subset of :data:`VIEWS` (default: all).
         on_step: called after each (view, day) partition is written (progress bars).
+        engine: where the SQL runs (default :class:`~.engine.DuckEngine`; Spark:
+            :class:`shoplab.features.spark_pipelines.SparkEngine`), same tables either way.
 
     Partitions of days outside the event log's range are removed from every built view: a log
     re-simulated over 5 of the old 10 days must not leave days 6-10 of the old world behind.
@@ -133,23 +137,18 @@ def build(
     created = datetime.now(UTC).replace(microsecond=0)
     days = tuple(first + timedelta(days=i) for i in range((last - first).days + 1))
     rows = dict.fromkeys(names, 0)
-    con = connect()
-    try:
+    with engine or DuckEngine() as eng, reading_with(eng.reader):
         for view in names:
             folder = feature_tables_dir(view)
             remove_orphans(folder)  # temp files of a build that was killed mid-write
             for day in days:
                 sql = VIEWS[view](day, created)
                 with atomic_path(folder / f"{day.isoformat()}.parquet") as tmp:
-                    # COPY answers with the number of rows it wrote
-                    written = con.execute(
-                        f"COPY ({sql}) TO {sql_str(str(tmp))} (FORMAT parquet)"
-                    ).fetchall()
-                rows[view] += int(written[0][0])
+                    rows[view] += eng.write(sql, tmp)
                 if on_step is not None:
                     on_step(view, day)
-    finally:
-        con.close()
+    if engine is not None and engine.name != DuckEngine.name:
+        notes.append(f"built on {engine.name}")
     removed = _prune(names, days_available, set(days))
     write_manifest(names, days, rows, created, log)
     return BuildReport(

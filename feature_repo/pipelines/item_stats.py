@@ -75,7 +75,7 @@ def item_stats_sql(day: date, created: datetime) -> str:
                AS ctr_7d_smoothed,
            ((orders_7d + {k} * coalesce(cvr_p, cvr_g)) / (clicks_7d + {k}))::DOUBLE
                AS cvr_7d_smoothed,
-           (epoch({s_}) - epoch(created_ts)) / 86400.0 AS age_days,
+           (epoch_us({s_}) - epoch_us(created_ts))::DOUBLE / 86400000000.0 AS age_days,
            price, content_type, b.category AS item_category, shop_id AS item_shop_id
     FROM base b LEFT JOIN prior USING (category) CROSS JOIN overall
     """

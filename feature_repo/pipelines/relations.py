@@ -1,11 +1,16 @@
 """SQL relations over the event log: only the daily files a window needs, typed when empty.
 
 File discovery is :mod:`shoplab.core.files` (hidden and temp files are never read, names that are
-not a day are not partitions); this module only turns the files into DuckDB relations.
+not a day are not partitions); this module only turns the files into relations: DuckDB's
+``read_parquet`` by default, or what the build's engine registers (:func:`reading_with`: Spark
+registers the files as a temporary view and the SQL names the view).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
@@ -15,7 +20,21 @@ from shoplab.core.duck import sql_list
 from shoplab.core.files import day_files, parquet_files
 from shoplab.core.paths import events_dir
 
-__all__ = ["dim", "stamp", "ts_literal", "window"]
+__all__ = ["Reader", "dim", "reading_with", "stamp", "ts_literal", "window"]
+
+Reader = Callable[[str, list[str]], str]
+"""(table, files) -> the SQL relation reading them (a table expression or a view's name)."""
+_READER: ContextVar[Reader | None] = ContextVar("shoplab_pipeline_reader", default=None)
+
+
+@contextmanager
+def reading_with(reader: Reader | None) -> Iterator[None]:
+    """Within the block, :func:`window` and :func:`dim` read files through ``reader``."""
+    token = _READER.set(reader)
+    try:
+        yield
+    finally:
+        _READER.reset(token)
 
 _SQL_TYPES: dict[type[pl.DataType], str] = {
     pl.Int64: "BIGINT",
@@ -36,7 +55,10 @@ def _empty(table: str) -> str:
 
 
 def _read(table: str, files: list[str]) -> str:
-    return f"read_parquet({sql_list(files)})" if files else _empty(table)
+    if not files:
+        return _empty(table)
+    reader = _READER.get()
+    return reader(table, files) if reader is not None else f"read_parquet({sql_list(files)})"
 
 
 def window(table: str, first: date, last: date) -> str:

@@ -45,8 +45,8 @@ def user_rfm_sql(day: date, created: datetime) -> str:
            {s} AS event_timestamp,
            {ts_literal(created)} AS created_timestamp,
            (count(*) - 1)::BIGINT AS frequency,
-           (max(day) - min(day))::DOUBLE AS recency,
-           (DATE '{day.isoformat()}' - min(day))::DOUBLE AS customer_age,
+           date_diff('day', min(day), max(day))::DOUBLE AS recency,
+           date_diff('day', min(day), DATE '{day.isoformat()}')::DOUBLE AS customer_age,
            coalesce(avg(spend) FILTER (WHERE NOT first), 0)::DOUBLE AS monetary_value
     FROM marked GROUP BY user_id
     """

@@ -39,6 +39,9 @@ def register(app: typer.Typer) -> None:
             None, help="First day (YYYY-MM-DD); default: first event day."
         ),
         end: str | None = typer.Option(None, help="Last day (YYYY-MM-DD); default: last event day"),
+        engine: str | None = typer.Option(
+            None, help="duckdb or spark (default: the offline store's, SHOPLAB_OFFLINE_STORE)."
+        ),
     ) -> None:
         """Compute every feature table from the event log (one Parquet partition per day)."""
         from rich.console import Console
@@ -53,7 +56,9 @@ def register(app: typer.Typer) -> None:
         total = len(VIEWS) * (((hi - lo).days + 1) if lo and hi else 0)
         with Progress() as progress:
             task = progress.add_task("feature tables", total=total)
-            report = build_features(first, last, on_step=lambda v, d: progress.advance(task))
+            report = build_features(
+                first, last, on_step=lambda v, d: progress.advance(task), engine=engine
+            )
         Console().print({k: f"{v:,} rows" for k, v in report.rows.items()})
         for note in report.notes:  # a full rebuild it decided, an unvalidated log
             Console(stderr=True).print(f"[bold yellow]note:[/] {note}")

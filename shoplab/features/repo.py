@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from shoplab.core.errors import StateError
+from shoplab.core.errors import InputError, StateError
 from shoplab.core.lock import writes_data_root
 from shoplab.core.paths import under_data_root, using_data_root
 from shoplab.core.timeparse import parse_instant
@@ -147,13 +147,24 @@ def build_features(
     start: date | None = None,
     end: date | None = None,
     on_step: Callable[[str, date], None] | None = None,
+    engine: str | None = None,
 ) -> BuildReport:
     """Compute every feature table from the event log (``shoplab features build``).
 
+    ``engine``: ``duckdb`` or ``spark`` (:mod:`shoplab.features.spark_pipelines`); default the
+    offline store's (``SHOPLAB_OFFLINE_STORE``), so the Spark profile moves the pipelines too.
     Returns the pipelines' ``BuildReport`` (days built, rows per view).
     """
+    from shoplab.core.settings import settings
     from shoplab.feature_repo.pipelines import build
 
+    name = engine or settings().offline_store
+    if name not in ("duckdb", "spark"):
+        raise InputError(f"engine == {name!r}, must be 'duckdb' or 'spark'.")
+    if name == "spark":
+        from shoplab.features.spark_pipelines import SparkEngine
+
+        return build(start=start, end=end, on_step=on_step, engine=SparkEngine())
     return build(start=start, end=end, on_step=on_step)
 
 
