@@ -137,16 +137,21 @@ def build(
     created = datetime.now(UTC).replace(microsecond=0)
     days = tuple(first + timedelta(days=i) for i in range((last - first).days + 1))
     rows = dict.fromkeys(names, 0)
-    with engine or DuckEngine() as eng, reading_with(eng.reader):
-        for view in names:
-            folder = feature_tables_dir(view)
-            remove_orphans(folder)  # temp files of a build that was killed mid-write
-            for day in days:
-                sql = VIEWS[view](day, created)
-                with atomic_path(folder / f"{day.isoformat()}.parquet") as tmp:
-                    rows[view] += eng.write(sql, tmp)
-                if on_step is not None:
-                    on_step(view, day)
+    eng = engine or DuckEngine()
+    eng.open()
+    try:
+        with reading_with(eng.reader):
+            for view in names:
+                folder = feature_tables_dir(view)
+                remove_orphans(folder)  # temp files of a build that was killed mid-write
+                for day in days:
+                    sql = VIEWS[view](day, created)
+                    with atomic_path(folder / f"{day.isoformat()}.parquet") as tmp:
+                        rows[view] += eng.write(sql, tmp)
+                    if on_step is not None:
+                        on_step(view, day)
+    finally:
+        eng.close()
     if engine is not None and engine.name != DuckEngine.name:
         notes.append(f"built on {engine.name}")
     removed = _prune(names, days_available, set(days))

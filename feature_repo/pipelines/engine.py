@@ -10,7 +10,6 @@ partitions, byte for byte in values (a slow test compares every table).
 from __future__ import annotations
 
 from pathlib import Path
-from types import TracebackType
 from typing import Protocol
 
 from shoplab.core.duck import connect, sql_str
@@ -21,7 +20,7 @@ __all__ = ["DuckEngine", "PipelineEngine"]
 
 
 class PipelineEngine(Protocol):
-    """A context manager that writes view partitions from the pipelines' SQL."""
+    """What writes view partitions from the pipelines' SQL: ``open``, ``write``..., ``close``."""
 
     name: str
 
@@ -30,17 +29,12 @@ class PipelineEngine(Protocol):
         """How the SQL reads event files (``None``: DuckDB's ``read_parquet``)."""
         ...
 
-    def __enter__(self) -> PipelineEngine:
+    def open(self) -> None:
         """Open the engine (a connection, a session) for one build."""
         ...
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Release what ``__enter__`` opened."""
+    def close(self) -> None:
+        """Release what :meth:`open` opened (called even when the build fails)."""
         ...
 
     def write(self, sql: str, path: Path) -> int:
@@ -58,17 +52,11 @@ class DuckEngine:
         """``None``: the SQL reads the files with ``read_parquet``."""
         return None
 
-    def __enter__(self) -> DuckEngine:
+    def open(self) -> None:
         """Open the build's connection."""
         self._con = connect()
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
         """Close the connection."""
         self._con.close()
 

@@ -29,7 +29,6 @@ import shutil
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import pyarrow.parquet as pq
@@ -68,23 +67,17 @@ class SparkEngine:
     name = "spark"
 
     def __init__(self) -> None:
-        """No session yet: it starts on ``__enter__`` (the JVM's ~5-10 s start-up)."""
+        """No session yet: it starts on :meth:`open` (the JVM's ~5-10 s start-up)."""
         self._spark: SparkSession | None = None
         self._views: dict[tuple[str, ...], str] = {}
 
-    def __enter__(self) -> SparkEngine:
+    def open(self) -> None:
         """Start (or reuse) the session."""
         from shoplab.features.spark_offline_store import spark_session
 
         self._spark = spark_session()
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
         """Drop the build's temporary views (the session stays for the next user)."""
         spark, self._spark = self._spark, None
         if spark is not None and spark.sparkContext._jsc is not None:  # noqa: SLF001
@@ -94,7 +87,7 @@ class SparkEngine:
 
     def _session(self) -> SparkSession:
         if self._spark is None:
-            raise StateError("SparkEngine used outside its `with` block: no session is open.")
+            raise StateError("SparkEngine used before open() or after close(): no session.")
         return self._spark
 
     @property

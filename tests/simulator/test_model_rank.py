@@ -10,6 +10,7 @@ regression on ranker_v1) and ``sim_ctr@challenger`` (LightGBM on ranker_v2), bot
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -181,8 +182,6 @@ def test_batch_features_equal_ranking_features(world: ModelWorld, service: str) 
 
 def test_model_variants_show_items_in_the_models_order(world: ModelWorld) -> None:
     """Shown items of a model-ranked request, per content type, follow the model's scores."""
-    from shoplab.features import ranking_features
-    from shoplab.models.loaded import load, resolve_cached
 
     assert world.trained_on == [EXPERIMENT_DAY]  # the hook trained once, before the experiment
     with using_data_root(world.root):
@@ -198,18 +197,28 @@ def test_model_variants_show_items_in_the_models_order(world: ModelWorld) -> Non
         checked = dict.fromkeys(MODELS, 0)
         for req in requests.head(60).iter_rows(named=True):
             variant = arm[req["user_id"]]
-            model = load(resolve_cached(MODELS[variant]))
-            shown = impressions.filter(pl.col("request_id") == req["request_id"]).sort("position")
-            fields = {"query": req["query"]} if model.spec.service == "ranker_v2" else None
-            frame = ranking_features(
-                req["user_id"], shown["item_id"], model.spec.service, fields, as_of=req["ts"]
-            )
-            scored = shown.with_columns(score=pl.Series(model.score(frame)))
-            for _, part in scored.group_by("content_type"):
-                scores = part.sort("position")["score"].to_numpy()
-                assert np.all(np.diff(scores) <= 1e-12), (variant, req["request_id"], scores)
+            shown = impressions.filter(pl.col("request_id") == req["request_id"])
+            _assert_in_model_order(MODELS[variant], req, shown)
             checked[variant] += 1
         assert min(checked.values()) >= 10
+
+
+def _assert_in_model_order(ref: str, req: dict[str, Any], shown: pl.DataFrame) -> None:
+    """Per content type, ``shown`` (item_id, position, content_type) is in ``ref``'s score order,
+    scored on the features ``ranking_features`` serves at the request's time."""
+    from shoplab.features import ranking_features
+    from shoplab.models.loaded import load, resolve_cached
+
+    model = load(resolve_cached(ref))
+    shown = shown.sort("position")
+    fields = {"query": req["query"]} if model.spec.service == "ranker_v2" else None
+    frame = ranking_features(
+        req["user_id"], shown["item_id"], model.spec.service, fields, as_of=req["ts"]
+    )
+    scored = shown.with_columns(score=pl.Series(model.score(frame)))
+    for _, part in scored.group_by("content_type"):
+        scores = part.sort("position")["score"].to_numpy()
+        assert np.all(np.diff(scores) <= 1e-12), (ref, req["request_id"], scores)
 
 
 def test_interleaved_models_draft_their_own_orders(world: ModelWorld) -> None:
@@ -219,8 +228,6 @@ def test_interleaved_models_draft_their_own_orders(world: ModelWorld) -> None:
     keeps the ranked order within a content type, so the items a team drafted are in
     decreasing order of its model's scores, on the features served at the request's time.
     """
-    from shoplab.features import ranking_features
-    from shoplab.models.loaded import load, resolve_cached
 
     refs = dict(zip(("ranker_a", "ranker_b"), MODELS.values(), strict=True))
     with using_data_root(world.root):
@@ -237,19 +244,10 @@ def test_interleaved_models_draft_their_own_orders(world: ModelWorld) -> None:
         for req in requests.head(40).iter_rows(named=True):
             shown = teams.filter(pl.col("request_id") == req["request_id"]).sort("position")
             for team, ref in refs.items():
-                model = load(resolve_cached(ref))
                 mine = shown.filter(pl.col("team") == team)
-                if mine.height < 2:
-                    continue
-                fields = {"query": req["query"]} if model.spec.service == "ranker_v2" else None
-                frame = ranking_features(
-                    req["user_id"], mine["item_id"], model.spec.service, fields, as_of=req["ts"]
-                )
-                scored = mine.with_columns(score=pl.Series(model.score(frame)))
-                for _, part in scored.group_by("content_type"):
-                    scores = part.sort("position")["score"].to_numpy()
-                    assert np.all(np.diff(scores) <= 1e-12), (team, req["request_id"], scores)
-                checked[team] += 1
+                if mine.height >= 2:
+                    _assert_in_model_order(ref, req, mine)
+                    checked[team] += 1
         assert min(checked.values()) >= 10
 
 
@@ -343,21 +341,29 @@ def _missing_model_configs(root: Path, *, interleaving: bool = False) -> Path:
     return root
 
 
-def test_a_missing_ranker_b_is_counted_and_drafted_against_the_control(tmp_path: Path) -> None:
-    """An interleaving experiment whose ranker B deploys a model never registered: B's every
-    request is counted under ``ranker_b`` (brute force from the log) and ranked by the control
-    ranker A, so each list is A's own (every slot contested) and its teams are still logged."""
-    from shoplab.core.paths import events_dir, exposures_dir
-    from shoplab.models.fallbacks import fallback_days
+@contextlib.contextmanager
+def _missing_model_world(tmp_path: Path, *, interleaving: bool = False) -> Iterator[Path]:
+    """1,500 users x 3 days under :func:`_missing_model_configs`, the data root set to it."""
     from shoplab.simulator import ExperimentPolicy, simulate
 
-    configs = _missing_model_configs(tmp_path / "configs", interleaving=True)
+    configs = _missing_model_configs(tmp_path / "configs", interleaving=interleaving)
     root = tmp_path / "data"
     root.mkdir()
     with using_data_root(root):
         clear_models()
         simulate(users=1_500, items=300, days=3, seed=11, start=START,
                  policy=ExperimentPolicy(load_layout(configs)))
+        yield root
+
+
+def test_a_missing_ranker_b_is_counted_and_drafted_against_the_control(tmp_path: Path) -> None:
+    """An interleaving experiment whose ranker B deploys a model never registered: B's every
+    request is counted under ``ranker_b`` (brute force from the log) and ranked by the control
+    ranker A, so each list is A's own (every slot contested) and its teams are still logged."""
+    from shoplab.core.paths import events_dir, exposures_dir
+    from shoplab.models.fallbacks import fallback_days
+
+    with _missing_model_world(tmp_path, interleaving=True):
         days = fallback_days("rank_missing")
         teams = pl.read_parquet(events_dir("teams") / "*.parquet")
         req = pl.read_parquet(events_dir("requests") / "*.parquet").with_columns(
@@ -388,15 +394,8 @@ def test_a_missing_treatment_model_falls_back_and_fails_the_guardrail(tmp_path: 
     from shoplab.core.paths import events_dir, exposures_dir
     from shoplab.events import load_events
     from shoplab.models.fallbacks import fallback_days
-    from shoplab.simulator import ExperimentPolicy, simulate
 
-    configs = _missing_model_configs(tmp_path / "configs")
-    root = tmp_path / "data"
-    root.mkdir()
-    with using_data_root(root):
-        clear_models()
-        simulate(users=1_500, items=300, days=3, seed=11, start=START,
-                 policy=ExperimentPolicy(load_layout(configs)))
+    with _missing_model_world(tmp_path):
         load_events()
         days = fallback_days("rank_missing")
         assert {(e, v, m, r) for e, v, m, r, _, _ in days} == {
@@ -410,7 +409,7 @@ def test_a_missing_treatment_model_falls_back_and_fails_the_guardrail(tmp_path: 
         ).select(pl.col("unit_id").alias("user_id"), day=pl.col("ts").dt.date()).unique()
         want = req.join(exp, on=["user_id", "day"]).group_by("day").len().sort("day")
         assert [(d, n) for *_, d, n in days] == list(want.iter_rows())
-        layout = load_layout(configs)
+        layout = load_layout(tmp_path / "configs")
         card = analyze(layout.experiments["rank_missing"], daily=False,
                        fallbacks=sdk._fallbacks("rank_missing"))
     row = card.row(FALLBACK_METRIC, "treatment")
