@@ -37,7 +37,6 @@ import numpy as np
 import polars as pl
 
 from shoplab.core.contract import polars_schema
-from shoplab.core.errors import InputError
 from shoplab.experiments.assignment import assign_frame, resolve_layout
 from shoplab.experiments.layout import CompiledExperiment, Layout
 from shoplab.experiments.models import (
@@ -55,25 +54,15 @@ _RANK_LAYER = "rank"  # the only stage that serves models (validation refuses a 
 
 
 def _overrides(ce: CompiledExperiment) -> tuple[dict[str, float], ...]:
-    """Per variant, the ``BASELINE`` params it sets; a triggered ``model`` cannot be replayed.
+    """Per variant, the ``BASELINE`` params it sets.
 
-    An interleaving experiment's variants may deploy models (``Arms.models``): each ranker is
-    scored by its own model on the same candidates. A triggered experiment's counterfactual
-    arm is re-served with the arm's params only, so a ``model`` there is refused.
+    A variant's ``model`` is not a param here: it goes to ``Arms.models`` (an interleaving
+    ranker, or a triggered arm's counterfactual ranker, is scored by its own model).
     """
-    out = []
-    for vkey, params in zip(ce.variant_keys, ce.params, strict=True):
-        if "model" in params and ce.experiment.type != "interleaving":
-            raise InputError(
-                f"experiment {ce.experiment.key}: variants.{vkey}.params.model == "
-                f"{params['model']!r}, must be unset for type == {ce.experiment.type!r}"
-                " with a trigger: the simulator replays the other arm with hand-weight rankers "
-                "(rank_w_*) only."
-            )
-        out.append(
-            {k: float(v) for k, v in params.items() if k in BASELINE and not isinstance(v, str)}
-        )
-    return tuple(out)
+    return tuple(
+        {k: float(v) for k, v in params.items() if k in BASELINE and not isinstance(v, str)}
+        for params in ce.params
+    )
 
 
 class ExperimentPolicy:
@@ -152,9 +141,7 @@ class ExperimentPolicy:
                             models=tuple(
                                 m if isinstance(m := p.get("model"), str) else None
                                 for p in ce.params
-                            )
-                            if il
-                            else (),
+                            ),
                         )
                     )
                     if il:

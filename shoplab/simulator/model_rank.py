@@ -351,6 +351,7 @@ class ModelStage:
                          dict[str, DayModel]] | None = None
         self._rescued: dict[tuple[str, str, str, str, date], int] = {}
         self._lock = threading.Lock()
+        self._lut = np.full(1, -1, dtype=np.int32)  # the day's recoding (fall_back)
 
     def prepare(self, day: date, refs: Sequence[str]) -> list[DayModel | RankFailure]:
         """Resolve and load ``refs`` for ``day`` and compute the tables their services read.
@@ -440,7 +441,18 @@ class ModelStage:
             users = req_user[req_model == code].astype(np.int64) + 1
             for (experiment, variant), n in _per_arm(users, mine, exposures).items():
                 record_day_fallbacks(experiment, variant, m.ref, m.reason, day, n, m.message)
-        return loaded, lut[np.where(req_model >= 0, req_model, len(models))]
+        self._lut = lut
+        return loaded, self.recode(req_model)
+
+    def recode(self, codes: np.ndarray) -> np.ndarray:
+        """Codes into the day's ``models`` -> into its loaded models, as :meth:`fall_back` does.
+
+        A failed model -> its control's, -1 the hand weights; nothing is counted (a triggered
+        experiment's counterfactual arm is not served).
+        """
+        codes = np.asarray(codes)
+        out: np.ndarray = self._lut[np.where(codes >= 0, codes, len(self._lut) - 1)]
+        return out
 
     def rescue(
         self,

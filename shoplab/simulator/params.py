@@ -42,8 +42,8 @@ class DayParams(NamedTuple):
     Attributes:
         params: every ``BASELINE`` parameter, one float64 value per active user.
         exposures: the exposure rows to log (``None`` without a policy).
-        models: the distinct ``rank_model`` references of the day and the interleaving arms'
-            ranker B models (:attr:`Arms.model_b`), sorted.
+        models: the distinct ``rank_model`` references of the day, the interleaving arms'
+            ranker B models (:attr:`Arms.model_b`) and the triggered arms' models, sorted.
         model_code: per active user, the index into ``models`` of their rank model, -1 for the
             hand weights.
         arms: the day's interleaving and triggered experiments, units checked to be active.
@@ -79,10 +79,10 @@ def _check_arms(arms: tuple[Arms, ...], active: np.ndarray, day: date) -> tuple[
                 f"policy arms on {day}: experiment {a.experiment} variant codes must be in "
                 f"[-1, {len(a.variants)}) with one override dict per variant."
             )
-        if a.models and (len(a.models) != len(a.variants) or a.kind != "interleaving"):
+        if a.models and len(a.models) != len(a.variants):
             raise InputError(
                 f"policy arms on {day}: experiment {a.experiment} has models == {a.models!r}, "
-                f"must be empty or one model (or None) per variant of an interleaving arm."
+                f"must be empty or one model (or None) per variant."
             )
     return arms
 
@@ -192,7 +192,12 @@ def day_params(
         if not np.isfinite(v).all():
             raise InputError(f"policy params on {day}: {k} has a non-finite value, must be finite.")
     arms = _check_arms(tuple(decision.arms), active, day)
-    models: tuple[str, ...] = tuple(sorted({b for a in arms if (b := a.model_b) is not None}))
+    # interleaving's ranker B and every triggered arm's model (its counterfactual ranker) may
+    # have no unit served by it today: they are the day's models all the same
+    models: tuple[str, ...] = tuple(
+        sorted({m for a in arms for m in (a.models if a.kind == "trigger" else (a.model_b,))
+                if m is not None})
+    )
     code = no_model
     if params.height and RANK_MODEL in params.columns:
         refs = joined[RANK_MODEL].cast(pl.String)

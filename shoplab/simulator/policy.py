@@ -70,8 +70,10 @@ class Arms:
         user_id: the experiment's units that day (int64, the log's 1-based ids).
         variant: per unit, the index into ``variants`` of the arm it is served (-1: interleaved).
         models: per variant, the registered model it deploys (``None``: its ``overrides``, the
-            hand weights); empty: every variant is a param set. ``interleaving`` only: ranker
-            A's model is also every unit's ``rank_model``, ranker B's is read from here.
+            hand weights); empty: every variant is a param set. ``interleaving``: ranker A's
+            model is also every unit's ``rank_model``, ranker B's is read from here;
+            ``trigger``: each arm's own units get it as ``rank_model``, and the other arms'
+            counterfactual lists are scored by it.
     """
 
     experiment: str

@@ -252,6 +252,7 @@ def _simulate_day(
             exposures, rank_arms(getattr(policy, "layout", None)),
         )
         req_model, req_model_b = both[:n_req], both[n_req:]
+        arms = arms.with_trigger_models(decided.models, counters.models.recode)
 
     # Serve in chunks of requests sharing a recall size (a variant may change it) and a ranker
     # (the hand weights, or one model; interleaved: a pair). Each chunk has its own generator,
@@ -284,7 +285,15 @@ def _simulate_day(
                 scorer_b=day_models[code_b].scorer(reqs.user[b], reqs.ts[b], reqs.query_term[b]),
             )
 
-        def run(p: dict[str, np.ndarray], recall_size: int) -> Served:
+        def run(p: dict[str, np.ndarray], recall_size: int, ranker: int | None = None) -> Served:
+            """Serve the chunk; ``ranker``: another day-model code (-1: hand weights)."""
+            ranked_by = scorer
+            if ranker is not None and ranker != code:
+                ranked_by = (
+                    day_models[ranker].scorer(reqs.user[sel], reqs.ts[sel], reqs.query_term[sel])
+                    if ranker >= 0
+                    else None
+                )
             return serve(
                 np.random.default_rng([seed, 2, day_index, number]),
                 world,
@@ -296,7 +305,7 @@ def _simulate_day(
                 params=p,
                 recall_size=recall_size,
                 rank_noise=cfg.rank_noise,
-                scorer=scorer,
+                scorer=ranked_by,
                 interleave=interleave,
             )
 
@@ -462,6 +471,9 @@ class _DayArms:
     trigger: tuple[Arms, ...]
     req_il: np.ndarray
     req_var: tuple[np.ndarray, ...]
+    # per trigger, per variant: the day-model code of its ranker (-1: hand weights); None when
+    # no variant deploys a model (the counterfactual keeps the chunk's own ranker)
+    trigger_models: tuple[tuple[int, ...] | None, ...] = ()
 
     @classmethod
     def of(
@@ -481,6 +493,22 @@ class _DayArms:
             req_il[per_request(a) == -1] = j
         req_var = tuple(np.maximum(per_request(a), -1) for a in tr)
         return cls(il, tr, req_il, req_var)
+
+    def with_trigger_models(
+        self, models: tuple[str, ...], recode: Callable[[np.ndarray], np.ndarray]
+    ) -> _DayArms:
+        """Each triggered arm's ranker as a day-model code.
+
+        ``recode``: a model that cannot load today -> its control's, as its units are served.
+        """
+        out: list[tuple[int, ...] | None] = []
+        for a in self.trigger:  # a loop over experiments
+            if not any(m is not None for m in a.models):
+                out.append(None)
+                continue
+            codes = np.array([models.index(m) if m is not None else -1 for m in a.models])
+            out.append(tuple(int(c) for c in recode(codes)))
+        return replace(self, trigger_models=tuple(out))
 
     def model_b_codes(self, models: tuple[str, ...]) -> np.ndarray:
         """Per request, the index into ``models`` of its interleaved ranker B's model.
@@ -526,13 +554,14 @@ class _DayArms:
         params: dict[str, np.ndarray],
         size: int,
         actual: Served,
-        run: Callable[[dict[str, np.ndarray], int], Served],
+        run: Callable[[dict[str, np.ndarray], int, int | None], Served],
     ) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
         """Per triggered experiment with units in the chunk: did another arm's list differ?
 
         Each other arm is served over the whole chunk with the chunk's generator re-seeded, so
         its recall draws, noise and mix draws are the actual ones; only that experiment's stage
-        params differ on its units' rows.
+        params differ on its units' rows, and its ranker when an arm deploys a model (that arm's
+        model, or the hand weights of an arm without one).
         """
         out = []
         for j, a in enumerate(self.trigger):
@@ -542,9 +571,10 @@ class _DayArms:
                 continue
             hit = np.zeros(len(rows), dtype=bool)
             keys = _keys(a)
+            rankers = self.trigger_models[j] if j < len(self.trigger_models) else None
             for vi in range(len(a.variants)):
                 other = var[rows] != vi
-                if not other.any() or not keys:
+                if not other.any() or (not keys and rankers is None):
                     continue
                 p = {k: (v.copy() if k in keys else v) for k, v in params.items()}
                 for key in keys:
@@ -554,7 +584,8 @@ class _DayArms:
                     if "recall_size" in keys
                     else size
                 )
-                differ = triggered(actual, run(p, cf_size), len(sel), a.k)
+                ranker = None if rankers is None else rankers[vi]
+                differ = triggered(actual, run(p, cf_size, ranker), len(sel), a.k)
                 hit |= differ[rows] & other
             out.append((j, sel[rows], var[rows], hit))
         return out

@@ -4,8 +4,10 @@ model's, and models trained in ``simulate(on_day=...)`` on the pre-period keep t
 One world per module (~30 s on 2 cores): 3,000 users x 600 items x 6 days from 2026-01-01; a
 rank experiment from day 4 (2026-01-04) whose variants deploy ``sim_ctr@champion`` (logistic
 regression on ranker_v1) and ``sim_ctr@challenger`` (LightGBM on ranker_v2), both trained by the
-``on_day`` hook on days 1-3 before day 4 is simulated. The rest of the rank layer (buckets
-8000-10000) runs ``rank_il``, an interleaving experiment of the same two models.
+``on_day`` hook on days 1-3 before day 4 is simulated. The rest of the rank layer runs
+``rank_il`` (buckets 6000-8000), an interleaving experiment of the same two models, and two
+triggered A/B experiments (k = 10): ``rank_tr_aa`` (champion against itself, 8000-9000) and
+``rank_tr`` (champion against challenger, 9000-10000).
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ def _configs(root: Path) -> Path:
     doc = {
         "key": "rank_models",
         "layer": "rank",
-        "buckets": [0, 8000],
+        "buckets": [0, 6000],
         "variants": [
             {"key": k, "weight": 0.5, "params": {"model": ref}} for k, ref in MODELS.items()
         ],
@@ -65,7 +67,7 @@ def _configs(root: Path) -> Path:
         **doc,
         "key": "rank_il",
         "type": "interleaving",
-        "buckets": [8000, 10000],
+        "buckets": [6000, 8000],
         "variants": [
             {"key": k, "weight": 0.5, "params": {"model": ref}}
             for k, ref in zip(("ranker_a", "ranker_b"), MODELS.values(), strict=True)
@@ -75,6 +77,21 @@ def _configs(root: Path) -> Path:
     (root / "layers.yaml").write_text(yaml.safe_dump(layers, sort_keys=False))
     (root / "rank_models.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
     (root / "rank_il.yaml").write_text(yaml.safe_dump(interleaving, sort_keys=False))
+    for key, buckets, refs in (
+        ("rank_tr_aa", [8000, 9000], (MODELS["control"], MODELS["control"])),
+        ("rank_tr", [9000, 10000], tuple(MODELS.values())),
+    ):
+        triggered = {
+            **doc,
+            "key": key,
+            "buckets": buckets,
+            "trigger": {"k": 10},
+            "variants": [
+                {"key": k, "weight": 0.5, "params": {"model": ref}}
+                for k, ref in zip(MODELS, refs, strict=True)
+            ],
+        }
+        (root / f"{key}.yaml").write_text(yaml.safe_dump(triggered, sort_keys=False))
     clear_configs()
     return root
 
@@ -249,6 +266,20 @@ def test_interleaved_models_draft_their_own_orders(world: ModelWorld) -> None:
                     _assert_in_model_order(ref, req, mine)
                     checked[team] += 1
         assert min(checked.values()) >= 10
+
+
+def test_triggered_model_arms_replay_the_other_arms_model(world: ModelWorld) -> None:
+    """The counterfactual list of a model arm is scored by the other arm's model: against an
+    identical model it is the served list (no request triggers), against another model the top
+    10 differs for most requests."""
+    with using_data_root(world.root):
+        triggers = pl.read_parquet(world.root / "events" / "triggers" / "*.parquet")
+    rate = dict(triggers.group_by("experiment").agg(pl.col("triggered").mean()).iter_rows())
+    counts = dict(triggers.group_by("experiment").len().iter_rows())
+    assert set(rate) == {"rank_tr_aa", "rank_tr"}
+    assert min(counts.values()) > 30  # requests of ~10 % of 3,000 users over 3 days
+    assert rate["rank_tr_aa"] == 0.0
+    assert rate["rank_tr"] > 0.5
 
 
 def _hashes(root: Path) -> dict[str, str]:

@@ -9,10 +9,8 @@ from typing import Any
 import duckdb
 import numpy as np
 import polars as pl
-import pytest
 
 from shoplab.core.contract import polars_schema
-from shoplab.core.errors import InputError
 from shoplab.experiments import load_layout
 from shoplab.simulator import ExperimentPolicy, simulate
 from shoplab.simulator.policy import PolicyDecision
@@ -125,7 +123,7 @@ def test_trigger_rate_grows_with_a_feature_only_some_requests_have(
     assert 0.0 < rates[1] < rates[-1] < 0.5
 
 
-def test_trigger_is_rejected_on_interleaving_and_a_model_arm(
+def test_trigger_is_rejected_on_interleaving(
     data_root: Path, write_configs: WriteConfigs
 ) -> None:
     from shoplab.experiments.validation import validate
@@ -142,13 +140,21 @@ def test_trigger_is_rejected_on_interleaving_and_a_model_arm(
     )
     report = validate(write_configs(il), write_lock=False)
     assert [(p.field, p.value) for p in report.problems] == [("trigger", {"k": 3})]
-    model = _trigger_exp({"model": "ctr_ranker/1"})
-    with pytest.raises(InputError, match=r"params.model == 'ctr_ranker/1', must be unset"):
-        simulate(
-            **SIM,
-            days=1,
-            policy=ExperimentPolicy(
-                load_layout(write_configs(model)),
-                holdout=False,
-            ),
-        )
+
+
+def test_a_triggered_arm_whose_model_cannot_load_is_its_control(
+    data_root: Path, write_configs: WriteConfigs
+) -> None:
+    """The treatment's model is not registered: its units are served by the control ranker
+    (counted), and so is its counterfactual list, so no request differs."""
+    from shoplab.models.fallbacks import fallback_days
+
+    model = _trigger_exp({"model": "never_registered/1"})
+    simulate(**SIM, days=1, policy=ExperimentPolicy(load_layout(write_configs(model)),
+                                                    holdout=False))
+    tr = _triggers(data_root)
+    assert tr.height > 0
+    assert not tr["triggered"].any()
+    assert {(v, m, r) for _, v, m, r, _, _ in fallback_days(tr["experiment"][0])} == {
+        ("treatment", "never_registered/1", "not_found")
+    }
