@@ -208,7 +208,8 @@ def _serialized_keys(names: Sequence[str], columns: list[pl.Series], version: in
     )
     out = encoded[row_key]
     out[null] = None
-    return pl.Series("__key", out, dtype=pl.Binary())
+    # from a list: a NumPy object array whose first element is None fails Polars' Binary cast
+    return pl.Series("__key", out.tolist(), dtype=pl.Binary())
 
 
 @functools.lru_cache(maxsize=1 << 16)

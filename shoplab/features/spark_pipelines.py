@@ -70,6 +70,7 @@ class SparkEngine:
         """No session yet: it starts on :meth:`open` (the JVM's ~5-10 s start-up)."""
         self._spark: SparkSession | None = None
         self._views: dict[tuple[str, ...], str] = {}
+        self._build = uuid.uuid4().hex[:12]
 
     def open(self) -> None:
         """Start (or reuse) the session."""
@@ -79,11 +80,15 @@ class SparkEngine:
 
     def close(self) -> None:
         """Drop the build's temporary views (the session stays for the next user)."""
+        from shoplab.features.spark_offline_store import _jvm_alive
+
         spark, self._spark = self._spark, None
-        if spark is not None and spark.sparkContext._jsc is not None:  # noqa: SLF001
-            for view in self._views.values():
+        views, self._views = list(self._views.values()), {}
+        # a JVM that died mid-build took its views with it; dropping them would raise over
+        # the build's own error
+        if spark is not None and spark.sparkContext._jsc is not None and _jvm_alive(spark):  # noqa: SLF001
+            for view in views:
                 spark.catalog.dropTempView(view)
-        self._views.clear()
 
     def _session(self) -> SparkSession:
         if self._spark is None:
@@ -100,7 +105,8 @@ class SparkEngine:
         key = (table, *files)
         name = self._views.get(key)
         if name is None:
-            name = f"shoplab_{table}_{len(self._views)}"
+            # unique per build: builds of two data roots may share this process's session
+            name = f"shoplab_{table}_{len(self._views)}_{self._build}"
             self._session().read.parquet(*files).createOrReplaceTempView(name)
             self._views[key] = name
         return name

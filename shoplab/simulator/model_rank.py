@@ -310,7 +310,7 @@ class DayModel:
         return got.reshape(n, k)
 
     def scorer(
-        self, user: np.ndarray, ts_us: np.ndarray, query_term: np.ndarray
+        self, user: np.ndarray, ts_us: np.ndarray, query_term: np.ndarray, *, count: bool = True
     ) -> Callable[[np.ndarray], np.ndarray]:
         """The ``serve`` scorer of a chunk of requests: candidates ``(n, k)`` -> P(click).
 
@@ -325,7 +325,7 @@ class DayModel:
             except Exception as exc:  # any model failure: counted and served by the control
                 if self.stage is None:
                     raise
-                return self.stage.rescue(self, user, ts_us, query_term, cand, exc)
+                return self.stage.rescue(self, user, ts_us, query_term, cand, exc, count=count)
 
         return score
 
@@ -462,8 +462,13 @@ class ModelStage:
         query_term: np.ndarray,
         cand: np.ndarray,
         exc: BaseException,
+        *,
+        count: bool = True,
     ) -> np.ndarray:
         """Count a chunk ``failed`` could not score and return the control ranker's scores.
+
+        ``count=False``: the scores of a list nobody is shown (a triggered experiment's
+        counterfactual), so nothing is recorded.
 
         The chunk's requests are counted per (experiment, variant) of their users' exposures
         under ``failed``'s reference and the reason ``shoplab.rank`` would give
@@ -490,7 +495,7 @@ class ModelStage:
         mine = list(arms.get(failed.ref, ()))
         per_arm = _per_arm(np.asarray(user, dtype=np.int64) + 1, mine, exposures)
         with self._lock:  # chunks are scored on several threads
-            for (experiment, variant), n in sorted(per_arm.items()):
+            for (experiment, variant), n in sorted(per_arm.items() if count else ()):
                 key = (experiment, variant, failed.ref, reason, day)
                 self._rescued[key] = self._rescued.get(key, 0) + n
                 record_day_fallbacks(
@@ -499,7 +504,7 @@ class ModelStage:
         control = next((a.control for a in mine if a.control is not None), None)
         backup = loaded.get(control) if control is not None else None
         if backup is not None and backup.ref != failed.ref:
-            return backup.scorer(user, ts_us, query_term)(cand)
+            return backup.scorer(user, ts_us, query_term, count=count)(cand)
         return np.zeros(cand.shape, dtype=np.float64)
 
     def _plan(self, service: str) -> ServicePlan:

@@ -285,13 +285,23 @@ def _simulate_day(
                 scorer_b=day_models[code_b].scorer(reqs.user[b], reqs.ts[b], reqs.query_term[b]),
             )
 
-        def run(p: dict[str, np.ndarray], recall_size: int, ranker: int | None = None) -> Served:
-            """Serve the chunk; ``ranker``: another day-model code (-1: hand weights)."""
+        def run(
+            p: dict[str, np.ndarray], recall_size: int, ranker: int | None = None,
+            *, actual: bool = False,
+        ) -> Served:
+            """Serve the chunk: ``actual``, or a counterfactual ranked by ``ranker``.
+
+            ``ranker``: a day-model code, -1 hand weights, ``None`` the chunk's own. A
+            counterfactual list is shown to nobody: its scorer never counts a fallback.
+            """
             ranked_by = scorer
-            if ranker is not None and ranker != code:
+            if not actual:
+                r = code if ranker is None else ranker
                 ranked_by = (
-                    day_models[ranker].scorer(reqs.user[sel], reqs.ts[sel], reqs.query_term[sel])
-                    if ranker >= 0
+                    day_models[r].scorer(
+                        reqs.user[sel], reqs.ts[sel], reqs.query_term[sel], count=False
+                    )
+                    if r >= 0
                     else None
                 )
             return serve(
@@ -309,7 +319,7 @@ def _simulate_day(
                 interleave=interleave,
             )
 
-        actual = run(chunk_params, size)
+        actual = run(chunk_params, size, actual=True)
         return _Chunk(actual, arms.triggers(sel, chunk_params, size, actual, run))
 
     results = list(pool.map(serve_chunk, enumerate(chunks)))
