@@ -146,10 +146,9 @@ def _response(
     return pl.DataFrame(
         [
             pl.Series("item_id", ids),
-            # NaN: the drafting ranker of an interleaved slot has no score (the incoming order)
-            pl.Series("score", [None] * n if score is None else score, dtype=pl.Float64()).fill_nan(
-                None
-            ),
+            # NaN -> null: an interleaved slot drafted by the incoming order has no score
+            pl.Series("score", [None] * n if score is None else score, dtype=pl.Float64(),
+                      nan_to_null=True),
             pl.Series("rank", np.arange(1, n + 1, dtype=np.int64)),
             *(
                 pl.Series(name, [value] * n, dtype=pl.String())
@@ -316,9 +315,13 @@ def _rank_interleaved(
     from shoplab.features.errors import RankingRequestError
 
     rid = request.get("request_id")
-    if isinstance(rid, bool) or not isinstance(rid, int | np.integer):
+    if (
+        isinstance(rid, bool)
+        or not isinstance(rid, int | np.integer)
+        or not -(2**63) <= int(rid) < 2**63
+    ):
         raise RankingRequestError(
-            f"request['request_id'] == {rid!r}, must be an integer for experiment {exp.key} "
+            f"request['request_id'] == {rid!r}, must be a 64-bit integer for experiment {exp.key} "
             "(type interleaving): its coin flips are a hash of the request id, so serving, "
             "replay and analysis draw the same teams."
         )

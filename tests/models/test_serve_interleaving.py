@@ -109,6 +109,8 @@ def test_bad_requests_name_the_field(use_world: World, write_configs: WriteConfi
         rank(5, ITEMS, None, T, experiments=configs)
     with pytest.raises(RankingRequestError, match=r"request\['request_id'\] == '7'"):
         rank(5, ITEMS, {"request_id": "7"}, T, experiments=configs)
+    with pytest.raises(RankingRequestError, match="must be a 64-bit integer"):
+        rank(5, ITEMS, {"request_id": 2**63}, T, experiments=configs)
     with pytest.raises(RankingRequestError, match="1 duplicates, must be distinct"):
         rank(5, [*ITEMS, ITEMS[0]], {"request_id": 7}, T, experiments=configs)
 
