@@ -38,6 +38,7 @@ _EXPORTS: dict[str, str] = {
     "list_versions": "shoplab.models.registry",
     "rank": "shoplab.models.serve",
     "register": "shoplab.models.registry",
+    "serving_rows": "shoplab.models.serving_log",
     "set_alias": "shoplab.models.registry",
     "train_model": "shoplab.models.train",
 }
@@ -60,6 +61,7 @@ __all__ = [
     "list_versions",
     "rank",
     "register",
+    "serving_rows",
     "set_alias",
     "train_model",
 ]
@@ -84,6 +86,7 @@ if TYPE_CHECKING:  # pragma: no cover
         set_alias,
     )
     from shoplab.models.serve import rank
+    from shoplab.models.serving_log import serving_rows
     from shoplab.models.train import TrainedModel, train_model
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -216,6 +216,7 @@ def register(app: typer.Typer) -> None:
             f"experiment {first['experiment'] or '-'}  variant {first['variant'] or '-'}  "
             f"model {first['model_version'] or '- (incoming order)'}"
             + (f"  [red]fallback: {first['fallback']}[/red]" if first["fallback"] else "")
+            + ("" if first["triggered"] is None else f"  triggered {first['triggered']}")
         )
         if first["fallback"]:
             console.print(f"[red]why: {_fallback_message(first)}[/red]")

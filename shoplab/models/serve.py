@@ -14,6 +14,11 @@ model of the experiment's first variant — and the fallback is counted
 names no model, the candidates keep the order they came in (prerank's). Bad input from the
 caller (a user id that is no id, no candidates) is not a fallback: it raises.
 
+Counterfactual logging: in an experiment with a ``trigger``, every other arm's ranker also
+scores the candidates (one feature read per service) and the response says whether its list
+would have differed in the first ``k`` slots (``triggered``), as the simulator logs it; the
+triggered analysis restricts to units from their first triggered request.
+
 Interleaving: when the user's rank-layer experiment is of ``type: interleaving``, both variants'
 rankers score the candidates and the list is their team-draft (:func:`_rank_interleaved`), each
 slot naming the team that drafted it, as the simulator serves and the ``teams`` table logs.
@@ -108,6 +113,14 @@ def _score(
     return scores
 
 
+def _order(items: list[int], scores: np.ndarray | None) -> np.ndarray:
+    """The items best first; NumPy's stable argsort: ties keep the incoming order."""
+    ids = np.asarray(items, dtype=np.int64)
+    if scores is None:
+        return ids
+    return ids[np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")]
+
+
 def _ordered(
     items: list[int],
     scores: np.ndarray | None,
@@ -115,6 +128,7 @@ def _ordered(
     variant: str | None,
     version: str | None,
     fallback: str | None,
+    triggered: bool | None = None,
 ) -> pl.DataFrame:
     """The response frame, best first; NumPy's stable argsort: ties keep the incoming order."""
     n = len(items)
@@ -124,7 +138,8 @@ def _ordered(
         order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
         ids = ids[order]
         score = np.asarray(scores, dtype=np.float64)[order]
-    return _response(ids, score, experiment, variant, np.full(n, version, dtype=object), fallback)
+    versions = np.full(n, version, dtype=object)
+    return _response(ids, score, experiment, variant, versions, fallback, triggered=triggered)
 
 
 def _response(
@@ -136,11 +151,13 @@ def _response(
     fallback: str | None,
     team: np.ndarray | None = None,
     contested: np.ndarray | None = None,
+    *,
+    triggered: bool | None = None,
 ) -> pl.DataFrame:
     """The response frame, built column by column in one constructor (~0.1 ms).
 
     A Polars sort, ``with_columns`` and ``select`` took ~0.5 ms of the request. ``team`` and
-    ``contested`` are null outside interleaving.
+    ``contested`` are null outside interleaving, ``triggered`` outside a triggered experiment.
     """
     n = len(ids)
     return pl.DataFrame(
@@ -160,6 +177,7 @@ def _response(
             pl.Series(
                 "contested", [None] * n if contested is None else contested, dtype=pl.Boolean()
             ),
+            pl.Series("triggered", [triggered] * n, dtype=pl.Boolean()),
         ]
     )
 
@@ -188,8 +206,14 @@ def _try(
     request: Mapping[str, Any],
     at: datetime,
     frames: dict[str, pl.DataFrame] | None = None,
+    *,
+    count: bool = True,
 ) -> tuple[str, np.ndarray] | str:
-    """``(version, scores)``, or the fallback reason (counted and logged)."""
+    """``(version, scores)``, or the fallback reason (counted and logged when ``count``).
+
+    ``count=False`` for a counterfactual list (triggers): it is shown to nobody, and counting it
+    would double the arm's own failures in the fallback guardrail.
+    """
     from shoplab.features.errors import RankingRequestError
 
     try:
@@ -199,6 +223,8 @@ def _try(
         raise  # the caller's request is bad whichever model serves it
     except Exception as exc:  # every model failure: count it, then fall back
         reason = fallback_reason(exc)
+        if not count:
+            return reason
         message = f"{type(exc).__name__}: {exc}"
         count_fallback(experiment or "-", variant or "-", ref, reason, message)
         _log.warning(
@@ -244,8 +270,10 @@ def rank(
         ``fallback`` (the reason the variant's own model did not serve, else null), and, in an
         interleaving experiment, ``team`` (the variant whose ranker drafted the slot) and
         ``contested`` (both rankers' best unplaced item; see
-        :mod:`shoplab.experiments.interleaving`), null elsewhere. An interleaving experiment
-        needs ``request["request_id"]``: the coin flips are a hash of it.
+        :mod:`shoplab.experiments.interleaving`), null elsewhere; in an experiment with a
+        ``trigger``, ``triggered`` (another arm's list differs from this one in the first ``k``
+        slots: the ``triggers`` table's flag, :func:`serving_rows`), null elsewhere. An
+        interleaving experiment needs ``request["request_id"]``: the coin flips are a hash of it.
 
     Raises:
         RankingRequestError: ``user_id`` is no integer, ``item_ids`` empty or not integers,
@@ -260,9 +288,9 @@ def rank(
     items = _candidates(user_id, item_ids)
     uid = int(user_id)
     fields = dict(request or {})
-    experiment = variant = None
+    exp: Experiment | None = None
+    variant = None
     ref: object = model
-    control: tuple[str, str] | None = None  # (variant key, model ref) of the control arm
     if model is None:
         from shoplab.experiments.assignment import assign, resolve_layout
 
@@ -270,25 +298,87 @@ def rank(
         answer = assign(uid, attributes, experiments=layout, at=when)
         la = next((la for la in answer.layers if la.layer == RANK_LAYER), None)
         if la is not None and la.experiment is not None:
-            experiment, variant = la.experiment, la.variant
+            exp, variant = layout.experiments[la.experiment], la.variant
             ref = (la.params or {}).get("model")
-            exp = layout.experiments[la.experiment]
             if exp.type == "interleaving":
                 return _rank_interleaved(exp, uid, items, fields, when)
-            first = exp.variants[0]
-            if first.key != variant and isinstance(first.params.get("model"), str):
-                control = (first.key, str(first.params["model"]))
+    frames: dict[str, pl.DataFrame] = {}  # one feature read per service, counterfactuals included
+    version, scores, reason = _serve_arm(exp, variant, ref, uid, items, fields, when, frames)
+    hit = None
+    if exp is not None and exp.trigger is not None:
+        served = _order(items, scores)
+        hit = _triggered(exp, variant, served, uid, items, fields, when, frames)
+    experiment = None if exp is None else exp.key
+    return _ordered(items, scores, experiment, variant, version, reason, hit)
+
+
+_Arm = tuple[str | None, np.ndarray | None, str | None]  # (version, scores, fallback reason)
+
+
+def _serve_arm(
+    exp: Experiment | None,
+    variant: str | None,
+    ref: object,
+    user_id: int,
+    items: list[int],
+    request: Mapping[str, Any],
+    at: datetime,
+    frames: dict[str, pl.DataFrame],
+    *,
+    count: bool = True,
+) -> _Arm:
+    """The arm's ranker's scores, or those of its fallbacks.
+
+    The fallbacks: the control ranker (the first variant's model), then the incoming order
+    (``(None, None, reason)``); an arm with no model at all is the incoming order.
+    """
     if ref is None:
-        return _ordered(items, None, experiment, variant, None, None)
-    got = _try(str(ref), experiment, variant, uid, items, fields, when)
+        return None, None, None
+    key = None if exp is None else exp.key
+    got = _try(str(ref), key, variant, user_id, items, request, at, frames, count=count)
     if not isinstance(got, str):
-        return _ordered(items, got[1], experiment, variant, got[0], None)
-    reason = got
-    if control is not None:
-        backup = _try(control[1], experiment, control[0], uid, items, fields, when)
-        if not isinstance(backup, str):
-            return _ordered(items, backup[1], experiment, variant, backup[0], reason)
-    return _ordered(items, None, experiment, variant, None, reason)
+        return got[0], got[1], None
+    if exp is not None:
+        first = exp.variants[0]
+        control = first.params.get("model")
+        if first.key != variant and isinstance(control, str):
+            backup = _try(
+                control, key, first.key, user_id, items, request, at, frames, count=count
+            )
+            if not isinstance(backup, str):
+                return backup[0], backup[1], got
+    return None, None, got
+
+
+def _triggered(
+    exp: Experiment,
+    variant: str | None,
+    served: np.ndarray,
+    user_id: int,
+    items: list[int],
+    request: Mapping[str, Any],
+    at: datetime,
+    frames: dict[str, pl.DataFrame],
+) -> bool:
+    """Counterfactual logging: would another arm have shown another list in the first ``k`` slots?
+
+    Each other variant's list is what its own units would be served over the same candidates,
+    fallbacks included (a model that cannot serve today is replaced by the control's, as for its
+    units), but not counted: the list is shown to nobody. Slot by slot, as the simulator
+    compares (:mod:`shoplab.simulator.counterfactual`): the same items in another order differ,
+    since position drives clicks.
+    """
+    assert exp.trigger is not None
+    k = exp.trigger.k
+    for v in exp.variants:
+        if v.key == variant:
+            continue
+        _, scores, _ = _serve_arm(
+            exp, v.key, v.params.get("model"), user_id, items, request, at, frames, count=False
+        )
+        if not np.array_equal(_order(items, scores)[:k], served[:k]):
+            return True
+    return False
 
 
 def _rank_interleaved(
@@ -348,11 +438,8 @@ def _rank_interleaved(
         served.append(got)
     (version_a, score_a), (version_b, score_b) = served
 
-    def ranked(scores: np.ndarray | None) -> np.ndarray:
-        return ids if scores is None else ids[np.argsort(-scores, kind="stable")]
-
     flips = coin_flips(exp.seed, np.array([int(rid)], dtype=np.int64), rounds_for(len(ids)))
-    drafted = team_draft(ranked(score_a)[None, :], ranked(score_b)[None, :], flips)
+    drafted = team_draft(_order(items, score_a)[None, :], _order(items, score_b)[None, :], flips)
     out_ids, team = drafted.items[0], drafted.team[0].astype(bool)  # True: B drafted it
     by_id = np.argsort(ids, kind="stable")
     at_item = by_id[np.searchsorted(ids, out_ids, sorter=by_id)]

@@ -111,6 +111,7 @@ def test_rank_ties_keep_the_incoming_order_and_nulls_without_scores() -> None:
             "fallback": pl.String(),
             "team": pl.String(),  # interleaving only: null here
             "contested": pl.Boolean(),
+            "triggered": pl.Boolean(),  # a triggered experiment only: null here
         }
     )
     plain = _ordered([3, 1, 2], None, None, None, None, "not_found")
@@ -119,6 +120,7 @@ def test_rank_ties_keep_the_incoming_order_and_nulls_without_scores() -> None:
     assert plain["fallback"].to_list() == ["not_found"] * 3
     assert plain["experiment"].null_count() == 3
     assert plain["team"].null_count() == plain["contested"].null_count() == 3
+    assert plain["triggered"].null_count() == 3
 
 
 def test_rank_scores_are_the_models_own_on_sampled_requests(use_world: World) -> None:

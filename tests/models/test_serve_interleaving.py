@@ -117,5 +117,5 @@ def test_bad_requests_name_the_field(use_world: World, write_configs: WriteConfi
 
 def test_outside_interleaving_team_is_null(use_world: World) -> None:
     got = rank(5, ITEMS[:10], None, T, model=use_world.logreg.version.ref)
-    assert got.columns[-2:] == ["team", "contested"]
+    assert got.columns[-3:-1] == ["team", "contested"]
     assert got["team"].null_count() == got["contested"].null_count() == 10
