@@ -7,6 +7,7 @@ reads it through Feast's contract) and the vectorized serving path
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import struct
 from dataclasses import dataclass
@@ -53,17 +54,17 @@ class TableSpec:
     sql_types: tuple[str, ...]
     proto_fields: tuple[str | None, ...]  # None: BLOB holding a serialized ValueProto
 
-    @property
+    @functools.cached_property
     def packed(self) -> tuple[str, ...]:
         """The numeric features, in ``__packed`` slot order."""
         return tuple(f for f, t in zip(self.features, self.sql_types, strict=True) if t in _NUMERIC)
 
-    @property
+    @functools.cached_property
     def packed_floats(self) -> tuple[bool, ...]:
         """Per packed slot: float64 (REAL) or int64 (INTEGER)."""
         return tuple(t == "REAL" for t in self.sql_types if t in _NUMERIC)
 
-    @property
+    @functools.cached_property
     def bitmap_bytes(self) -> int:
         """Bytes of the null bitmap, padded to 8 so the slots stay 8-byte aligned."""
         return -(-len(self.packed) // 64) * 8
