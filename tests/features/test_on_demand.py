@@ -70,3 +70,35 @@ def test_one_request_is_one_query_for_every_candidate(on_demand: ModuleType) -> 
     ]
     feed = udf(pd.DataFrame({"query": [None] * 500, "item_category": cats}))
     assert feed["query_matches_category"].isna().all()
+
+
+def _numbers(rng: np.random.Generator, n: int, kind: str) -> pd.Series:
+    """A column as the UDFs meet it: float64 with NaN, or pandas' nullable Int64 (offline)."""
+    values = rng.choice(np.array([np.nan, -1.0, 0.0, 2.0, 3.0, 99.0, 100.0, 250.5]), n)
+    if kind == "Int64":
+        return pd.Series(values).round().astype("Int64")
+    return pd.Series(values)
+
+
+@pytest.mark.parametrize("kind", ["float64", "Int64"])
+def test_price_and_cold_start_equal_their_definitions(on_demand: ModuleType, kind: str) -> None:
+    """NumPy inside the UDFs: the values their descriptions define, NaN for unknown."""
+    rng = np.random.default_rng(11)
+    n = 2_000
+    price, avg = _numbers(rng, n, kind), _numbers(rng, n, kind)
+    got = on_demand.price_vs_user.feature_transformation.udf(
+        pd.DataFrame({"price": price, "avg_clicked_price_30d": avg})
+    )["price_to_user_avg"].to_numpy()
+    p, a = price.astype("float64").to_numpy(), avg.astype("float64").to_numpy()
+    want = [pi / ai if ai > 0 else np.nan for pi, ai in zip(p, a, strict=True)]
+    np.testing.assert_array_equal(got, np.array(want))
+    assert np.isfinite(got).sum() > 100
+    impressions, age = _numbers(rng, n, kind), _numbers(rng, n, "float64")
+    cold = on_demand.item_cold_start.feature_transformation.udf(
+        pd.DataFrame({"item_impressions_7d": impressions, "age_days": age})
+    )["is_cold_start"]
+    assert cold.dtype == np.int64
+    imp = impressions.astype("float64").to_numpy()
+    ref = [int(np.isnan(i) or i < 100 or d < 3) for i, d in zip(imp, age, strict=True)]
+    assert cold.tolist() == ref
+    assert 0 < sum(ref) < n
