@@ -145,3 +145,25 @@ def test_one_training_set_call_equals_one_per_window(use_world: World) -> None:
     clicked_train, _ = _train_valid_rows(tr, va, "ranker_v2", "order")
     assert clicked_train.equals(_rows(tr, "ranker_v2", "order", "train"))
     assert bool(clicked_train["clicked"].all())
+
+
+def test_predict_threads_change_the_speed_not_the_scores(
+    use_world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request of >= 256 candidates is scored on SHOPLAB_PREDICT_THREADS threads (0: every
+    core): the same scores to the bit, and a bad value is a ConfigError naming the variable."""
+    from shoplab.core.errors import ConfigError
+
+    model = load(get_version(use_world.lightgbm.version.ref))
+    items = [i % 120 + 1 for i in range(600)]  # 600 rows, duplicates kept
+    frame = sf.ranking_features(5, items, "ranker_v2", {"query": None}, as_of=T)
+    scores = {}
+    for threads in ("1", "0", "2"):
+        monkeypatch.setenv("SHOPLAB_PREDICT_THREADS", threads)
+        scores[threads] = model.score(frame)
+    np.testing.assert_array_equal(scores["1"], scores["0"])
+    np.testing.assert_array_equal(scores["1"], scores["2"])
+    assert len(np.unique(scores["1"])) > 50  # real scores, not a constant
+    monkeypatch.setenv("SHOPLAB_PREDICT_THREADS", "-1")
+    with pytest.raises(ConfigError, match="SHOPLAB_PREDICT_THREADS == '-1'"):
+        model.score(frame)
