@@ -151,21 +151,14 @@ _NUMPY_OF: dict[pl.DataType, type[np.generic]] = {
 
 
 def _unpack(
-    spec: TableSpec,
-    blobs: Sequence[bytes],
-    wanted: dict[str, pl.DataType],
-    index: np.ndarray | None = None,
+    spec: TableSpec, blobs: Sequence[bytes], wanted: dict[str, pl.DataType]
 ) -> dict[str, pl.Series]:
-    """Decode ``__packed`` BLOBs (see :func:`~shoplab.features.online_store.pack`) with NumPy.
-
-    ``index``: the rows to return, in order (duplicates kept): the distinct keys' values are
-    spread over the candidates as bytes, before decoding, so no frame is gathered afterwards.
-    """
+    """Decode ``__packed`` BLOBs (see :func:`~shoplab.features.online_store.pack`) with NumPy."""
     if not wanted:
         return {}
     width = spec.bitmap_bytes + 8 * len(spec.packed)
     raw = np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(len(blobs), width)
-    return decode_packed(spec, raw if index is None else raw[index], wanted)
+    return decode_packed(spec, raw, wanted)
 
 
 def decode_packed(

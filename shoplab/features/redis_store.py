@@ -523,14 +523,16 @@ def read_view(
     fixed = np.frombuffer(
         b"".join([*(b[:width] if b is not None else empty for b in blobs), empty]), dtype=np.uint8
     ).reshape(n + 1, width)[rows]
-    present = np.append(np.fromiter((b is not None for b in blobs), bool, count=n), False)[rows]
+    has_value = np.fromiter((b is not None for b in blobs), bool, count=n)
+    present = np.append(has_value, False)[rows]
     packed = set(spec.packed)
     columns = decode_packed(
         spec, fixed[:, _HEAD.size :], {f: dtype_of[f] for f in feats if f in packed}
     )
     text = [f for f in feats if f not in columns]
     if text and spread:
-        columns |= _text_columns(spec, blobs, width, {f: dtype_of[f] for f in text}, rows)
+        wanted = {f: dtype_of[f] for f in text}
+        columns |= _text_columns(spec, blobs, has_value, width, wanted, rows)
     elif text:  # a few values: one Python parse each is cheaper than a dozen NumPy calls
         fields = _text_fields(spec)
         nulls: list[Any] = [None] * len(fields)
@@ -549,6 +551,7 @@ def read_view(
 def _text_columns(
     spec: TableSpec,
     blobs: list[bytes | None],
+    present: np.ndarray,
     width: int,
     wanted: dict[str, pl.DataType],
     index: np.ndarray,
@@ -559,9 +562,9 @@ def _text_columns(
     running offset, and a text field's bytes are copied into one contiguous buffer that becomes
     an Arrow string array (offsets + data, no Python string per row); row ``len(blobs)`` of
     ``index`` is null. Non-text fields (bytes, serialized protos) are sliced per value.
+    ``present``: per value, whether it exists.
     """
     n = len(blobs)
-    present = np.fromiter((b is not None for b in blobs), bool, count=n)
     kept = [b for b in blobs if b is not None]
     lens_all = np.fromiter((len(b) for b in kept), np.int64, count=len(kept))
     buf = np.frombuffer(b"".join(kept), dtype=np.uint8)
@@ -607,14 +610,6 @@ def _text_columns(
         dtype = wanted[f]
         out[f] = s if s.dtype == dtype else s.cast(dtype, strict=False)
     return out
-
-
-def _stamps(ts: np.ndarray, present: np.ndarray) -> pl.Series:
-    """``__event_ts`` (Int64, null where the key has no value)."""
-    s = pl.Series("__event_ts", ts, dtype=pl.Int64())
-    if present.all():
-        return s
-    return s.scatter(np.flatnonzero(~present), None)
 
 
 @_answering

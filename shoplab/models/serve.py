@@ -113,12 +113,15 @@ def _score(
     return scores
 
 
+def _best_first(scores: np.ndarray) -> np.ndarray:
+    """Positions by descending score; NumPy's stable argsort: ties keep the incoming order."""
+    return np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+
+
 def _order(items: list[int], scores: np.ndarray | None) -> np.ndarray:
-    """The items best first; NumPy's stable argsort: ties keep the incoming order."""
+    """The items best first (the incoming order without scores)."""
     ids = np.asarray(items, dtype=np.int64)
-    if scores is None:
-        return ids
-    return ids[np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")]
+    return ids if scores is None else ids[_best_first(scores)]
 
 
 def _ordered(
@@ -129,13 +132,14 @@ def _ordered(
     version: str | None,
     fallback: str | None,
     triggered: bool | None = None,
+    order: np.ndarray | None = None,
 ) -> pl.DataFrame:
-    """The response frame, best first; NumPy's stable argsort: ties keep the incoming order."""
+    """The response frame, best first (``order``: :func:`_best_first` of ``scores``, if known)."""
     n = len(items)
     ids = np.asarray(items, dtype=np.int64)
     score: np.ndarray | None = None
     if scores is not None:
-        order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+        order = _best_first(scores) if order is None else order
         ids = ids[order]
         score = np.asarray(scores, dtype=np.float64)[order]
     versions = np.full(n, version, dtype=object)
@@ -304,12 +308,14 @@ def rank(
                 return _rank_interleaved(exp, uid, items, fields, when)
     frames: dict[str, pl.DataFrame] = {}  # one feature read per service, counterfactuals included
     version, scores, reason = _serve_arm(exp, variant, ref, uid, items, fields, when, frames)
-    hit = None
+    hit = order = None
     if exp is not None and exp.trigger is not None:
-        served = _order(items, scores)
+        order = None if scores is None else _best_first(scores)  # sorted once, for both uses
+        ids = np.asarray(items, dtype=np.int64)
+        served = ids if order is None else ids[order]
         hit = _triggered(exp, variant, served, uid, items, fields, when, frames)
     experiment = None if exp is None else exp.key
-    return _ordered(items, scores, experiment, variant, version, reason, hit)
+    return _ordered(items, scores, experiment, variant, version, reason, hit, order)
 
 
 _Arm = tuple[str | None, np.ndarray | None, str | None]  # (version, scores, fallback reason)

@@ -68,7 +68,8 @@ def test_vectorized_decoding_equals_decoding_one_value_at_a_time() -> None:
         want = _reference(blobs, index)
         width = _width(SPEC)
         text = {f: DTYPES[f] for f in ("category", "blob", "brand")}
-        got = _text_columns(SPEC, blobs, width, text, index)
+        present = np.array([b is not None for b in blobs])
+        got = _text_columns(SPEC, blobs, present, width, text, index)
         empty = _HEAD.pack(0, 0) + SPEC.null_blob()
         fixed = np.frombuffer(
             b"".join([*(b[:width] if b is not None else empty for b in blobs), empty]), np.uint8
@@ -83,6 +84,8 @@ def test_vectorized_decoding_equals_decoding_one_value_at_a_time() -> None:
 
 def test_no_value_at_all_reads_as_nulls() -> None:
     index = np.array([0, 1, 2, 0])
-    got = _text_columns(SPEC, [None, None], _width(SPEC), {"category": pl.String()}, index)
+    got = _text_columns(
+        SPEC, [None, None], np.zeros(2, bool), _width(SPEC), {"category": pl.String()}, index
+    )
     assert got["category"].to_list() == [None] * 4
     assert got["category"].dtype == pl.String()
